@@ -1,1 +1,4 @@
-//! placeholder
+//! tandem-vrrp (crate docs written in full below once all modules land).
+
+pub mod checksum;
+pub mod packet;
