@@ -1,1 +1,14 @@
-//! placeholder
+//! Health checks of LVS real servers.
+//!
+//! The crate knows nothing of the daemon or its YAML: callers build typed [`CheckSpec`]s, hand
+//! them to a [`Scheduler`], and receive [`CheckEvent`]s on a tokio channel.
+//!
+//! * [`state`]: sans-IO rise/fall and quorum/hysteresis rules.
+//! * [`checker`]: one probe of one target ([`Checker`], [`ProbeResult`]).
+//! * [`tcp`], [`http`], [`dns`], [`smtp`], [`udp`], [`exec`]: the check kinds.
+//! * [`schedule`] (sans-IO timing) and [`scheduler`] (the tokio shell): thousands of checks,
+//!   shared probes, runtime add/update/remove.
+
+pub mod state;
+
+pub use state::{Health, HealthTracker, QuorumTracker, RiseFall};
