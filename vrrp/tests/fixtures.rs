@@ -251,3 +251,30 @@ fn corrupted_fixture_fails_checksum() {
         ));
     }
 }
+
+/// Every gratuitous ARP keepalived sent on takeover is byte-identical to our builder's frame.
+#[test]
+fn keepalived_gratuitous_arps_match_our_builder() {
+    use std::net::Ipv4Addr;
+    use tandem_vrrp::garp::{MacAddr, gratuitous_arp};
+    let mut seen = 0;
+    for name in ["vrrp-v2-takeover.pcap", "vrrp-v3-takeover.pcap"] {
+        for frame in fixture(name)
+            .iter()
+            .filter(|f| ethertype(f) == ETHERTYPE_ARP)
+        {
+            let mac = MacAddr(frame.data[6..12].try_into().unwrap());
+            let spa: [u8; 4] = frame.data[28..32].try_into().unwrap();
+            assert_eq!(
+                &gratuitous_arp(mac, Ipv4Addr::from(spa))[..],
+                &frame.data[..],
+                "{name}"
+            );
+            seen += 1;
+        }
+    }
+    assert!(
+        seen >= 2,
+        "expected gratuitous ARPs in the takeover captures, saw {seen}"
+    );
+}
