@@ -3,3 +3,4 @@
 pub mod checksum;
 pub mod garp;
 pub mod packet;
+pub mod validate;
