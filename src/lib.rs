@@ -1,1 +1,11 @@
+//! tandem: a high-availability manager for Linux Virtual Server directors.
+//!
+//! The daemon crate: configuration, CLI, director loop, control socket and the wiring of the
+//! library crates (`tandem-vrrp`, `tandem-checkers`, `tandem-ipvs`).
 
+pub mod cli;
+pub mod config;
+pub mod control;
+pub mod daemon;
+pub mod director;
+pub mod logging;
