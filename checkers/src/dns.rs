@@ -129,7 +129,10 @@ impl DnsChecker {
         let id: u16 = rand::random();
         let mut message = Message::new(id, MessageType::Query, OpCode::Query);
         message.metadata.recursion_desired = self.spec.recursion_desired;
-        message.add_query(Query::query(self.name.clone(), self.spec.qtype.record_type()));
+        message.add_query(Query::query(
+            self.name.clone(),
+            self.spec.qtype.record_type(),
+        ));
         let bytes = message
             .to_vec()
             .map_err(|e| Failure::new(DownReason::Protocol, format!("encode query: {e}")))?;
@@ -199,14 +202,20 @@ impl DnsChecker {
         let message = Message::from_vec(&buf)
             .map_err(|e| Failure::new(DownReason::Protocol, format!("tcp response: {e}")))?;
         if message.metadata.id != id {
-            return Err(Failure::new(DownReason::Protocol, "tcp response id mismatch"));
+            return Err(Failure::new(
+                DownReason::Protocol,
+                "tcp response id mismatch",
+            ));
         }
         Ok(message)
     }
 
     fn judge(&self, response: &Message) -> Result<Up, Failure> {
         if response.metadata.message_type != MessageType::Response {
-            return Err(Failure::new(DownReason::Protocol, "reply is not a response"));
+            return Err(Failure::new(
+                DownReason::Protocol,
+                "reply is not a response",
+            ));
         }
         let rcode = response.metadata.response_code.into();
         if rcode != self.spec.expect_rcode {
@@ -280,7 +289,11 @@ mod tests {
         m.metadata.response_code = rcode;
         for a in addrs {
             let name = Name::from_str("www.example.test.").unwrap_or_else(|e| panic!("{e}"));
-            m.add_answer(Record::from_rdata(name, 60, RData::A(A::from(*a))));
+            m.add_answer(Record::from_rdata(
+                name,
+                60,
+                RData::A(A::from(std::net::Ipv4Addr::from(*a))),
+            ));
         }
         m
     }
@@ -293,19 +306,37 @@ mod tests {
             ..DnsSpec::default()
         };
         let c = checker(spec);
-        assert!(c.judge(&response(ResponseCode::NoError, &[[10, 0, 0, 1], [10, 0, 0, 2]])).is_ok());
+        assert!(
+            c.judge(&response(
+                ResponseCode::NoError,
+                &[[10, 0, 0, 1], [10, 0, 0, 2]]
+            ))
+            .is_ok()
+        );
         let miss = c.judge(&response(ResponseCode::NoError, &[[10, 0, 0, 1]]));
         assert_eq!(miss.map_err(|f| f.reason), Err(DownReason::AnswerMismatch));
         let nx = c.judge(&response(ResponseCode::NXDomain, &[]));
-        assert_eq!(nx.map_err(|f| f.reason), Err(DownReason::Rcode(RCODE_NXDOMAIN)));
+        assert_eq!(
+            nx.map_err(|f| f.reason),
+            Err(DownReason::Rcode(RCODE_NXDOMAIN))
+        );
 
         let c = checker(DnsSpec {
             name: "www.example.test".into(),
             expect_answers: Some(AnswerExpectation::AtLeast(2)),
             ..DnsSpec::default()
         });
-        assert!(c.judge(&response(ResponseCode::NoError, &[[10, 0, 0, 1]])).is_err());
-        assert!(c.judge(&response(ResponseCode::NoError, &[[1, 1, 1, 1], [2, 2, 2, 2]])).is_ok());
+        assert!(
+            c.judge(&response(ResponseCode::NoError, &[[10, 0, 0, 1]]))
+                .is_err()
+        );
+        assert!(
+            c.judge(&response(
+                ResponseCode::NoError,
+                &[[1, 1, 1, 1], [2, 2, 2, 2]]
+            ))
+            .is_ok()
+        );
     }
 
     #[test]

@@ -6,8 +6,8 @@
 //! environment variables are ignored: a health check must reach the real server, not a proxy),
 //! and each probe opens a fresh connection so a dead server is not hidden behind a pooled one.
 
-use std::error::Error as _;
 use std::collections::HashMap;
+use std::error::Error as _;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Mutex, Once};
 
@@ -115,8 +115,7 @@ impl HttpSpec {
                 message: format!("{:?} must start with '/'", self.path),
             });
         }
-        if self.method == HttpMethod::Head && (self.body_regex.is_some() || self.digest.is_some())
-        {
+        if self.method == HttpMethod::Head && (self.body_regex.is_some() || self.digest.is_some()) {
             return Err(BuildError::Invalid {
                 field: "method",
                 message: "HEAD has no body: body_regex and digest need GET".into(),
@@ -149,10 +148,11 @@ impl HttpSpec {
             .transpose()?;
         let mut headers = HeaderMap::new();
         for (name, value) in &self.headers {
-            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| BuildError::Invalid {
-                field: "headers",
-                message: format!("{name:?}: {e}"),
-            })?;
+            let name =
+                HeaderName::from_bytes(name.as_bytes()).map_err(|e| BuildError::Invalid {
+                    field: "headers",
+                    message: format!("{name:?}: {e}"),
+                })?;
             let value = HeaderValue::from_str(value).map_err(|e| BuildError::Invalid {
                 field: "headers",
                 message: format!("{value:?}: {e}"),
@@ -180,7 +180,10 @@ impl HttpSpec {
             clients: Mutex::new(HashMap::new()),
         };
         // Building once here surfaces TLS/client errors at registration, not at probe time.
-        checker.client_builder().build().map_err(BuildError::HttpClient)?;
+        checker
+            .client_builder()
+            .build()
+            .map_err(BuildError::HttpClient)?;
         Ok(checker)
     }
 }
@@ -294,7 +297,11 @@ impl HttpChecker {
         {
             return Err(Failure::new(
                 DownReason::BodyMismatch,
-                format!("body ({} bytes) does not match {}", body.len(), regex.as_str()),
+                format!(
+                    "body ({} bytes) does not match {}",
+                    body.len(),
+                    regex.as_str()
+                ),
             ));
         }
         if let Some(expected) = &self.digest {

@@ -12,3 +12,15 @@
 pub mod state;
 
 pub use state::{Health, HealthTracker, QuorumTracker, RiseFall};
+pub mod checker;
+pub mod dns;
+pub mod exec;
+pub mod http;
+pub mod smtp;
+pub mod tcp;
+pub mod udp;
+
+pub use checker::{
+    BuildError, CheckSpec, Checker, DownReason, Failure, Outcome, ProbeFuture, ProbeResult, Target,
+    probe_with_timeout,
+};
