@@ -23,7 +23,9 @@ pub fn v3_skew_time(priority: u8, master_adver_interval: Centiseconds) -> Centis
 /// VRRPv3 `Master_Down_Interval = (3 * Master_Adver_Interval) + Skew_time` centiseconds
 /// (RFC 5798 §6.1).
 pub fn v3_master_down_interval(priority: u8, master_adver_interval: Centiseconds) -> Centiseconds {
-    Centiseconds(3 * master_adver_interval.get() + v3_skew_time(priority, master_adver_interval).get())
+    Centiseconds(
+        3 * master_adver_interval.get() + v3_skew_time(priority, master_adver_interval).get(),
+    )
 }
 
 /// VRRPv2 `Skew_Time = (256 - Priority) / 256` seconds (RFC 3768 §6.1), exact.
@@ -164,7 +166,10 @@ mod tests {
         let i = Centiseconds::from_secs(1);
         // (256-100)/256 s = 0.609375 s
         assert_eq!(v2_skew_time(100), Duration::from_micros(609_375));
-        assert_eq!(master_down_interval(Version::V2, 100, i), Duration::from_micros(3_609_375));
+        assert_eq!(
+            master_down_interval(Version::V2, 100, i),
+            Duration::from_micros(3_609_375)
+        );
         // (256-150)/256 s = 0.4140625 s
         assert_eq!(v2_skew_time(150), Duration::from_nanos(414_062_500));
         assert_eq!(
@@ -173,7 +178,10 @@ mod tests {
         );
         // (256-255)/256 s
         assert_eq!(v2_skew_time(255), Duration::from_nanos(3_906_250));
-        assert_eq!(skew_time(Version::V2, 100, i), Duration::from_micros(609_375));
+        assert_eq!(
+            skew_time(Version::V2, 100, i),
+            Duration::from_micros(609_375)
+        );
     }
 
     /// Guard against building centiseconds as seconds or milliseconds.
