@@ -67,7 +67,7 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigErrors> {
             errors.push(ConfigError {
                 file: file.to_string(),
                 pos,
-                message,
+                message: without_control_chars(&message),
             });
         }
     }
@@ -127,7 +127,7 @@ fn collect_parse_errors(file: &str, err: &serde_saphyr::Error, out: &mut Vec<Con
             out.push(ConfigError {
                 file: file.to_string(),
                 pos,
-                message: without_control_chars(&message),
+                message: operator_wording(&without_control_chars(&message)),
             });
             false
         }
@@ -140,12 +140,30 @@ fn readable_rule(message: &str) -> String {
         format!("must be at most {max}")
     } else if let Some(min) = message.strip_prefix("lower than ") {
         format!("must be at least {min}")
+    } else if message == "length is lower than 1" {
+        "must not be empty".to_string()
     } else if let Some(min) = message.strip_prefix("length is lower than ") {
-        format!("needs at least {min} entries or characters")
+        format!("must have a length of at least {min}")
     } else if let Some(max) = message.strip_prefix("length is greater than ") {
-        format!("allows at most {max} entries or characters")
+        format!("must have a length of at most {max}")
     } else {
         message.to_string()
+    }
+}
+
+/// The YAML library speaks to Rust developers in a few messages; reword those for operators.
+fn operator_wording(message: &str) -> String {
+    if let Some((head, _)) = message.split_once(", set DuplicateKeyPolicy") {
+        return format!("{head} (each key may appear once)");
+    }
+    match message {
+        "invalid u8" | "invalid u16" | "invalid u32" | "invalid u64" => {
+            "expected a whole number".to_string()
+        }
+        "invalid i8" | "invalid i16" | "invalid i32" | "invalid i64" => {
+            "expected a whole number (may be negative)".to_string()
+        }
+        _ => message.to_string(),
     }
 }
 
@@ -159,6 +177,9 @@ fn without_control_chars(text: &str) -> String {
 fn display_path(path: &serde_saphyr::path_map::PathKey) -> String {
     let mut text = String::new();
     for (kind, name) in path.segments() {
+        if name.is_empty() {
+            continue; // garde's `inner` rule on an Option adds an unnamed segment
+        }
         match kind {
             serde_saphyr::path_map::PathKind::Index => {
                 text.push('[');

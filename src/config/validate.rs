@@ -508,7 +508,11 @@ fn check_check(check: &Check, errors: &mut Errors) {
                 errors.push((
                     statuses.pos,
                     format!(
-                        "expect_status: {status:?} is not a status code 100..599 or a range like \"200-299\""
+                        "expect_status: {} is not a status code 100..599 or a range like \"200-299\"",
+                        match status {
+                            StatusSpec::Code(c) => c.to_string(),
+                            StatusSpec::Range(r) => format!("{r:?}"),
+                        }
                     ),
                 ));
             }
@@ -542,5 +546,13 @@ pub fn parse_status_range(text: &str) -> Option<(u16, u16)> {
 }
 
 fn regex_syntax_check(re: &str) -> Result<(), String> {
-    regex::Regex::new(re).map(|_| ()).map_err(|e| e.to_string())
+    // The regex error is a multi-line drawing; its last line says what is wrong.
+    regex::Regex::new(re).map(|_| ()).map_err(|e| {
+        let text = e.to_string();
+        text.lines()
+            .last()
+            .unwrap_or("invalid regular expression")
+            .trim_start_matches("error: ")
+            .to_string()
+    })
 }
