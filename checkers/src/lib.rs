@@ -16,6 +16,8 @@ pub mod checker;
 pub mod dns;
 pub mod exec;
 pub mod http;
+pub mod schedule;
+pub mod scheduler;
 pub mod smtp;
 pub mod tcp;
 pub mod udp;
@@ -24,3 +26,7 @@ pub use checker::{
     BuildError, CheckSpec, Checker, DownReason, Failure, Outcome, ProbeFuture, ProbeResult, Target,
     probe_with_timeout,
 };
+pub use schedule::{
+    CheckConfig, CheckEvent, CheckKey, CheckStatus, CheckTiming, EventKind, OwnerId,
+};
+pub use scheduler::{Scheduler, SchedulerError, SchedulerOptions, SyncReport};

@@ -1,0 +1,524 @@
+//! The tokio shell around [`Schedule`]: runs due probes on the runtime under a global
+//! concurrency limit, feeds results back into the core, and delivers [`CheckEvent`]s on a
+//! channel.
+//!
+//! One driver task owns the core; callers talk to it through a cloneable [`Scheduler`] handle.
+//! Each probe is its own task (so a slow server never delays another check); removing a check
+//! aborts its running probe, which cancels it (an exec probe's process group is killed).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::task::AbortHandle;
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+use crate::checker::{BuildError, Checker, Outcome, ProbeResult, probe_with_timeout};
+use crate::schedule::{
+    CheckConfig, CheckEvent, CheckKey, CheckStatus, EventKind, OwnerId, Schedule, StartProbe,
+};
+
+/// Tuning of the scheduler.
+#[derive(Debug, Clone)]
+pub struct SchedulerOptions {
+    /// Probes running at once, across all checks; the others wait their turn (and report the wait
+    /// as lateness). Bounds sockets, file descriptors and processes on the director.
+    pub max_concurrency: usize,
+    /// Also send an [`EventKind::Probe`] event for results that change nothing (status displays,
+    /// benchmarks). Off by default: the daemon only needs transitions.
+    pub every_result: bool,
+    /// Seed of the warmup/jitter randomness; `None` draws one.
+    pub seed: Option<u64>,
+}
+
+impl Default for SchedulerOptions {
+    fn default() -> Self {
+        SchedulerOptions {
+            max_concurrency: 1024,
+            every_result: false,
+            seed: None,
+        }
+    }
+}
+
+/// A scheduler request failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SchedulerError {
+    /// The check spec of `owner` is invalid; nothing was changed.
+    #[error("check of {owner}: {source}")]
+    Build {
+        owner: OwnerId,
+        #[source]
+        source: BuildError,
+    },
+    /// The driver task is gone (runtime shutting down).
+    #[error("the check scheduler has stopped")]
+    Stopped,
+}
+
+/// What a [`Scheduler::sync`] changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    /// Owners whose check was added or changed.
+    pub changed: Vec<OwnerId>,
+    /// Owners removed.
+    pub removed: Vec<OwnerId>,
+    /// Owners left exactly as they were (state and timers kept).
+    pub unchanged: usize,
+}
+
+enum Command {
+    Upsert {
+        owner: OwnerId,
+        config: Box<CheckConfig>,
+        reply: oneshot::Sender<Result<CheckKey, SchedulerError>>,
+    },
+    Remove {
+        owner: OwnerId,
+        reply: oneshot::Sender<bool>,
+    },
+    Sync {
+        desired: Vec<(OwnerId, CheckConfig)>,
+        reply: oneshot::Sender<Result<SyncReport, SchedulerError>>,
+    },
+    Status {
+        owner: OwnerId,
+        reply: oneshot::Sender<Option<CheckStatus>>,
+    },
+    Statuses {
+        reply: oneshot::Sender<Vec<(OwnerId, CheckStatus)>>,
+    },
+}
+
+/// Handle to a running scheduler. Cloneable; the scheduler stops (and cancels every probe) when
+/// the last handle is dropped.
+#[derive(Debug, Clone)]
+pub struct Scheduler {
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Command::Upsert { .. } => "Upsert",
+            Command::Remove { .. } => "Remove",
+            Command::Sync { .. } => "Sync",
+            Command::Status { .. } => "Status",
+            Command::Statuses { .. } => "Statuses",
+        })
+    }
+}
+
+impl Scheduler {
+    /// Starts the driver on the current tokio runtime (must be called from within one). Events
+    /// arrive on the returned receiver; it is unbounded so a transition is never dropped, which
+    /// means the consumer must keep reading.
+    pub fn start(options: SchedulerOptions) -> (Scheduler, mpsc::UnboundedReceiver<CheckEvent>) {
+        let (commands, command_rx) = mpsc::unbounded_channel();
+        let (events, event_rx) = mpsc::unbounded_channel();
+        let (results, result_rx) = mpsc::unbounded_channel();
+        let driver = Driver {
+            core: Schedule::new(
+                options.seed.unwrap_or_else(rand::random),
+                options.every_result,
+            ),
+            running: HashMap::new(),
+            epoch: Instant::now(),
+            semaphore: Arc::new(Semaphore::new(options.max_concurrency.max(1))),
+            results,
+            events,
+        };
+        tokio::spawn(driver.run(command_rx, result_rx));
+        (Scheduler { commands }, event_rx)
+    }
+
+    async fn request<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, SchedulerError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(make(reply))
+            .map_err(|_| SchedulerError::Stopped)?;
+        answer.await.map_err(|_| SchedulerError::Stopped)
+    }
+
+    /// Sets `owner`'s check. The same config as before changes nothing; an equal config of
+    /// another owner is shared; an invalid spec is refused and changes nothing.
+    pub async fn upsert(
+        &self,
+        owner: OwnerId,
+        config: CheckConfig,
+    ) -> Result<CheckKey, SchedulerError> {
+        self.request(|reply| Command::Upsert {
+            owner,
+            config: Box::new(config),
+            reply,
+        })
+        .await?
+    }
+
+    /// Removes `owner`'s check; false when it had none.
+    pub async fn remove(&self, owner: OwnerId) -> Result<bool, SchedulerError> {
+        self.request(|reply| Command::Remove { owner, reply }).await
+    }
+
+    /// Makes the set of checks exactly `desired` (a config reload): owners absent from it are
+    /// removed, new or changed ones (re)started, identical ones left running untouched. All
+    /// specs are validated first: if one is invalid, nothing changes.
+    pub async fn sync(
+        &self,
+        desired: Vec<(OwnerId, CheckConfig)>,
+    ) -> Result<SyncReport, SchedulerError> {
+        self.request(|reply| Command::Sync { desired, reply })
+            .await?
+    }
+
+    /// Status of `owner`'s check.
+    pub async fn status(&self, owner: OwnerId) -> Result<Option<CheckStatus>, SchedulerError> {
+        self.request(|reply| Command::Status { owner, reply }).await
+    }
+
+    /// Status of every owner.
+    pub async fn statuses(&self) -> Result<Vec<(OwnerId, CheckStatus)>, SchedulerError> {
+        self.request(|reply| Command::Statuses { reply }).await
+    }
+}
+
+/// A finished probe, sent back by its task.
+struct Done {
+    key: CheckKey,
+    result: ProbeResult,
+    started: Instant,
+    due: Duration,
+}
+
+struct Running {
+    checker: Arc<dyn Checker>,
+    probe: Option<AbortHandle>,
+}
+
+struct Driver {
+    core: Schedule,
+    running: HashMap<CheckKey, Running>,
+    epoch: Instant,
+    semaphore: Arc<Semaphore>,
+    results: mpsc::UnboundedSender<Done>,
+    events: mpsc::UnboundedSender<CheckEvent>,
+}
+
+impl Driver {
+    fn now(&self) -> Duration {
+        self.epoch.elapsed()
+    }
+
+    async fn run(
+        mut self,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+        mut results: mpsc::UnboundedReceiver<Done>,
+    ) {
+        loop {
+            let now = self.now();
+            for start in self.core.take_due(now) {
+                self.start_probe(start);
+            }
+            let deadline = self.core.next_deadline().map(|d| self.epoch + d);
+            tokio::select! {
+                command = commands.recv() => match command {
+                    Some(command) => self.handle(command),
+                    None => break,
+                },
+                Some(done) = results.recv() => {
+                    self.finish(done);
+                    // Drain what else is ready: one wakeup for a burst of results.
+                    while let Ok(done) = results.try_recv() {
+                        self.finish(done);
+                    }
+                }
+                () = sleep_until_opt(deadline) => {}
+            }
+        }
+        for running in self.running.values() {
+            if let Some(probe) = &running.probe {
+                probe.abort();
+            }
+        }
+        debug!("check scheduler stopped");
+    }
+
+    fn start_probe(&mut self, start: StartProbe) {
+        let Some(running) = self.running.get_mut(&start.key) else {
+            return;
+        };
+        let checker = Arc::clone(&running.checker);
+        let semaphore = Arc::clone(&self.semaphore);
+        let results = self.results.clone();
+        let task = tokio::spawn(async move {
+            // The semaphore is never closed; if it were, running unthrottled is the safe side.
+            let permit = semaphore.acquire_owned().await.ok();
+            let started = Instant::now();
+            let result = probe_with_timeout(&*checker, start.target, start.timeout).await;
+            drop(permit);
+            let _ = results.send(Done {
+                key: start.key,
+                result,
+                started,
+                due: start.due,
+            });
+        });
+        running.probe = Some(task.abort_handle());
+    }
+
+    fn finish(&mut self, done: Done) {
+        if let Some(running) = self.running.get_mut(&done.key) {
+            running.probe = None;
+        }
+        let due_at = self.epoch + done.due;
+        let lateness = done.started.saturating_duration_since(due_at);
+        let now = self.now();
+        let events = self.core.complete(done.key, done.result, lateness, now);
+        for event in events {
+            log_event(&event);
+            // A dropped receiver means nobody listens any more; the checks keep running for
+            // status queries.
+            let _ = self.events.send(event);
+        }
+    }
+
+    fn build(
+        &self,
+        owner: &OwnerId,
+        config: &CheckConfig,
+    ) -> Result<Option<Arc<dyn Checker>>, SchedulerError> {
+        if !self.core.would_create(config) {
+            return Ok(None);
+        }
+        config
+            .spec
+            .build()
+            .map(Some)
+            .map_err(|source| SchedulerError::Build {
+                owner: owner.clone(),
+                source,
+            })
+    }
+
+    /// Applies an upsert whose checker (when new) is already built.
+    fn apply(
+        &mut self,
+        owner: OwnerId,
+        config: CheckConfig,
+        checker: Option<Arc<dyn Checker>>,
+    ) -> CheckKey {
+        let now = self.now();
+        let upserted = self.core.upsert(owner, config, now);
+        if upserted.created
+            && let Some(checker) = checker
+        {
+            self.running.insert(
+                upserted.key,
+                Running {
+                    checker,
+                    probe: None,
+                },
+            );
+        }
+        if let Some(dropped) = upserted.dropped {
+            self.drop_check(dropped);
+        }
+        for event in upserted.events {
+            let _ = self.events.send(event);
+        }
+        upserted.key
+    }
+
+    fn drop_check(&mut self, key: CheckKey) {
+        if let Some(running) = self.running.remove(&key)
+            && let Some(probe) = running.probe
+        {
+            probe.abort();
+        }
+    }
+
+    fn handle(&mut self, command: Command) {
+        match command {
+            Command::Upsert {
+                owner,
+                config,
+                reply,
+            } => {
+                let result = self
+                    .build(&owner, &config)
+                    .map(|checker| self.apply(owner, *config, checker));
+                let _ = reply.send(result);
+            }
+            Command::Remove { owner, reply } => {
+                let existed = self.core.key_of(&owner).is_some();
+                if let Some(dropped) = self.core.remove(&owner) {
+                    self.drop_check(dropped);
+                }
+                let _ = reply.send(existed);
+            }
+            Command::Sync { desired, reply } => {
+                let _ = reply.send(self.sync(desired));
+            }
+            Command::Status { owner, reply } => {
+                let _ = reply.send(self.core.status(&owner));
+            }
+            Command::Statuses { reply } => {
+                let _ = reply.send(self.core.statuses());
+            }
+        }
+    }
+
+    fn sync(&mut self, desired: Vec<(OwnerId, CheckConfig)>) -> Result<SyncReport, SchedulerError> {
+        // Build every new checker before touching anything: a bad spec leaves the running set
+        // exactly as it was. Equal new configs are built once.
+        let mut built: HashMap<&CheckConfig, Arc<dyn Checker>> = HashMap::new();
+        for (owner, config) in &desired {
+            if built.contains_key(config) {
+                continue;
+            }
+            if let Some(checker) = self.build(owner, config)? {
+                built.insert(config, checker);
+            }
+        }
+        let built: HashMap<CheckConfig, Arc<dyn Checker>> =
+            built.into_iter().map(|(c, k)| (c.clone(), k)).collect();
+        let wanted: HashSet<&OwnerId> = desired.iter().map(|(o, _)| o).collect();
+        let mut report = SyncReport::default();
+        let stale: Vec<OwnerId> = self
+            .core
+            .statuses()
+            .into_iter()
+            .map(|(owner, _)| owner)
+            .filter(|owner| !wanted.contains(owner))
+            .collect();
+        for owner in stale {
+            if let Some(dropped) = self.core.remove(&owner) {
+                self.drop_check(dropped);
+            }
+            report.removed.push(owner);
+        }
+        for (owner, config) in desired {
+            let before = self.core.key_of(&owner);
+            let checker = built.get(&config).cloned();
+            let key = self.apply(owner.clone(), config, checker);
+            if before == Some(key) {
+                report.unchanged += 1;
+            } else {
+                report.changed.push(owner);
+            }
+        }
+        Ok(report)
+    }
+}
+
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn log_event(event: &CheckEvent) {
+    let latency_ms = event.result.latency.as_secs_f64() * 1000.0;
+    match (&event.kind, &event.result.outcome) {
+        (EventKind::Health(health), Outcome::Down(failure)) => warn!(
+            owner = %event.owner,
+            real = %event.target,
+            health = ?health,
+            reason = %failure.reason,
+            detail = %failure.detail,
+            latency_ms,
+            "real server check changed state"
+        ),
+        (EventKind::Health(health), _) => info!(
+            owner = %event.owner,
+            real = %event.target,
+            health = ?health,
+            latency_ms,
+            "real server check changed state"
+        ),
+        (EventKind::Weight(weight), _) => info!(
+            owner = %event.owner,
+            real = %event.target,
+            weight,
+            latency_ms,
+            "real server reported a new weight"
+        ),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checker::{CheckSpec, Target};
+    use crate::exec::ExecSpec;
+    use crate::schedule::CheckTiming;
+    use crate::state::{Health, RiseFall};
+    use crate::tcp::TcpSpec;
+
+    fn config(spec: CheckSpec, port: u16) -> CheckConfig {
+        CheckConfig {
+            spec,
+            target: Target::new(([127, 0, 0, 1], port).into()),
+            timing: CheckTiming {
+                interval: Duration::from_millis(200),
+                timeout: Duration::from_millis(500),
+                ..CheckTiming::default()
+            },
+            rise_fall: RiseFall::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_sync_with_an_invalid_spec_changes_nothing() -> Result<(), SchedulerError> {
+        let (scheduler, _events) = Scheduler::start(SchedulerOptions::default());
+        let tcp = config(CheckSpec::Tcp(TcpSpec::default()), 9);
+        scheduler.upsert("a".into(), tcp.clone()).await?;
+        let bad = config(CheckSpec::Exec(ExecSpec::default()), 9);
+        let err = scheduler
+            .sync(vec![("b".into(), bad)])
+            .await
+            .err()
+            .map(|e| e.to_string());
+        assert!(err.is_some_and(|e| e.contains("argv")));
+        let statuses = scheduler.statuses().await?;
+        assert_eq!(statuses.len(), 1);
+        assert_eq!(statuses[0].0, OwnerId::from("a"));
+        let report = scheduler.sync(vec![("a".into(), tcp)]).await?;
+        assert_eq!(report.unchanged, 1);
+        assert!(report.changed.is_empty() && report.removed.is_empty());
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_closed_port_on_loopback_goes_down_and_reports_refused() -> Result<(), SchedulerError>
+    {
+        let (scheduler, mut events) = Scheduler::start(SchedulerOptions::default());
+        // Bind then drop a listener: the port is free and refuses connections.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap_or(9);
+        let mut cfg = config(CheckSpec::Tcp(TcpSpec::default()), port);
+        cfg.rise_fall.initial = Health::Up;
+        scheduler.upsert("a".into(), cfg).await?;
+        let event = tokio::time::timeout(Duration::from_secs(5), events.recv()).await;
+        let event = event.ok().flatten().unwrap_or_else(|| panic!("no event"));
+        assert_eq!(event.kind, EventKind::Health(Health::Down));
+        assert!(matches!(
+            event.result.outcome,
+            Outcome::Down(crate::checker::Failure {
+                reason: crate::checker::DownReason::Refused,
+                ..
+            })
+        ));
+        Ok(())
+    }
+}
