@@ -59,7 +59,9 @@ impl Nla for DaemonAttr {
         match self {
             DaemonAttr::State(v) | DaemonAttr::SyncId(v) => buf.copy_from_slice(&v.to_ne_bytes()),
             DaemonAttr::McastIfn(s) => emit_string(buf, s),
-            DaemonAttr::SyncMaxLen(v) | DaemonAttr::McastPort(v) => buf.copy_from_slice(&v.to_ne_bytes()),
+            DaemonAttr::SyncMaxLen(v) | DaemonAttr::McastPort(v) => {
+                buf.copy_from_slice(&v.to_ne_bytes())
+            }
             DaemonAttr::McastGroup(a) => buf.copy_from_slice(&a.octets()),
             DaemonAttr::McastGroup6(a) => buf.copy_from_slice(&a.octets()),
             DaemonAttr::McastTtl(v) => buf[0] = *v,
@@ -73,19 +75,30 @@ impl<'a> Parseable<NlaBuffer<&'a [u8]>> for DaemonAttr {
         let v = nla.value();
         Ok(match nla.kind() {
             IPVS_DAEMON_ATTR_STATE => DaemonAttr::State(read_u32(v, "IPVS_DAEMON_ATTR_STATE")?),
-            IPVS_DAEMON_ATTR_MCAST_IFN => DaemonAttr::McastIfn(read_string(v, "IPVS_DAEMON_ATTR_MCAST_IFN")?),
-            IPVS_DAEMON_ATTR_SYNC_ID => DaemonAttr::SyncId(read_u32(v, "IPVS_DAEMON_ATTR_SYNC_ID")?),
+            IPVS_DAEMON_ATTR_MCAST_IFN => {
+                DaemonAttr::McastIfn(read_string(v, "IPVS_DAEMON_ATTR_MCAST_IFN")?)
+            }
+            IPVS_DAEMON_ATTR_SYNC_ID => {
+                DaemonAttr::SyncId(read_u32(v, "IPVS_DAEMON_ATTR_SYNC_ID")?)
+            }
             IPVS_DAEMON_ATTR_SYNC_MAXLEN => {
                 DaemonAttr::SyncMaxLen(read_u16(v, "IPVS_DAEMON_ATTR_SYNC_MAXLEN")?)
             }
-            IPVS_DAEMON_ATTR_MCAST_GROUP => {
-                DaemonAttr::McastGroup(Ipv4Addr::from(read_array::<4>(v, "IPVS_DAEMON_ATTR_MCAST_GROUP")?))
-            }
+            IPVS_DAEMON_ATTR_MCAST_GROUP => DaemonAttr::McastGroup(Ipv4Addr::from(
+                read_array::<4>(v, "IPVS_DAEMON_ATTR_MCAST_GROUP")?,
+            )),
             IPVS_DAEMON_ATTR_MCAST_GROUP6 => {
-                DaemonAttr::McastGroup6(Ipv6Addr::from(read_array::<16>(v, "IPVS_DAEMON_ATTR_MCAST_GROUP6")?))
+                DaemonAttr::McastGroup6(Ipv6Addr::from(read_array::<16>(
+                    v,
+                    "IPVS_DAEMON_ATTR_MCAST_GROUP6",
+                )?))
             }
-            IPVS_DAEMON_ATTR_MCAST_PORT => DaemonAttr::McastPort(read_u16(v, "IPVS_DAEMON_ATTR_MCAST_PORT")?),
-            IPVS_DAEMON_ATTR_MCAST_TTL => DaemonAttr::McastTtl(read_u8(v, "IPVS_DAEMON_ATTR_MCAST_TTL")?),
+            IPVS_DAEMON_ATTR_MCAST_PORT => {
+                DaemonAttr::McastPort(read_u16(v, "IPVS_DAEMON_ATTR_MCAST_PORT")?)
+            }
+            IPVS_DAEMON_ATTR_MCAST_TTL => {
+                DaemonAttr::McastTtl(read_u8(v, "IPVS_DAEMON_ATTR_MCAST_TTL")?)
+            }
             _ => DaemonAttr::Other(DefaultNla::parse(nla)?),
         })
     }
@@ -180,10 +193,12 @@ impl SyncDaemon {
         for attr in attrs {
             match attr {
                 DaemonAttr::State(s) => {
-                    state = Some(DaemonState::from_number(*s).ok_or(IpvsError::UnexpectedValue {
-                        what: "IPVS_DAEMON_ATTR_STATE",
-                        value: u64::from(*s),
-                    })?)
+                    state = Some(DaemonState::from_number(*s).ok_or(
+                        IpvsError::UnexpectedValue {
+                            what: "IPVS_DAEMON_ATTR_STATE",
+                            value: u64::from(*s),
+                        },
+                    )?)
                 }
                 DaemonAttr::McastIfn(s) => ifn = Some(s.clone()),
                 DaemonAttr::SyncId(v) => d.sync_id = *v,

@@ -42,7 +42,10 @@ impl Nla for DestAttr {
     fn value_len(&self) -> usize {
         match self {
             DestAttr::Addr(_) => 16,
-            DestAttr::Port(_) | DestAttr::AddrFamily(_) | DestAttr::TunPort(_) | DestAttr::TunFlags(_) => 2,
+            DestAttr::Port(_)
+            | DestAttr::AddrFamily(_)
+            | DestAttr::TunPort(_)
+            | DestAttr::TunFlags(_) => 2,
             DestAttr::TunType(_) => 1,
             DestAttr::FwdMethod(_)
             | DestAttr::Weight(_)
@@ -82,7 +85,9 @@ impl Nla for DestAttr {
         match self {
             DestAttr::Addr(a) => buf.copy_from_slice(&a.0),
             DestAttr::Port(v) | DestAttr::TunPort(v) => buf.copy_from_slice(&v.to_be_bytes()),
-            DestAttr::AddrFamily(v) | DestAttr::TunFlags(v) => buf.copy_from_slice(&v.to_ne_bytes()),
+            DestAttr::AddrFamily(v) | DestAttr::TunFlags(v) => {
+                buf.copy_from_slice(&v.to_ne_bytes())
+            }
             DestAttr::TunType(v) => buf[0] = *v,
             DestAttr::FwdMethod(v)
             | DestAttr::Weight(v)
@@ -104,23 +109,33 @@ impl<'a> Parseable<NlaBuffer<&'a [u8]>> for DestAttr {
         Ok(match nla.kind() {
             IPVS_DEST_ATTR_ADDR => DestAttr::Addr(InetAddr(read_array(v, "IPVS_DEST_ATTR_ADDR")?)),
             IPVS_DEST_ATTR_PORT => DestAttr::Port(read_be16(v, "IPVS_DEST_ATTR_PORT")?),
-            IPVS_DEST_ATTR_FWD_METHOD => DestAttr::FwdMethod(read_u32(v, "IPVS_DEST_ATTR_FWD_METHOD")?),
+            IPVS_DEST_ATTR_FWD_METHOD => {
+                DestAttr::FwdMethod(read_u32(v, "IPVS_DEST_ATTR_FWD_METHOD")?)
+            }
             IPVS_DEST_ATTR_WEIGHT => DestAttr::Weight(read_u32(v, "IPVS_DEST_ATTR_WEIGHT")?),
             IPVS_DEST_ATTR_U_THRESH => DestAttr::UThresh(read_u32(v, "IPVS_DEST_ATTR_U_THRESH")?),
             IPVS_DEST_ATTR_L_THRESH => DestAttr::LThresh(read_u32(v, "IPVS_DEST_ATTR_L_THRESH")?),
             IPVS_DEST_ATTR_ACTIVE_CONNS => {
                 DestAttr::ActiveConns(read_u32(v, "IPVS_DEST_ATTR_ACTIVE_CONNS")?)
             }
-            IPVS_DEST_ATTR_INACT_CONNS => DestAttr::InactConns(read_u32(v, "IPVS_DEST_ATTR_INACT_CONNS")?),
+            IPVS_DEST_ATTR_INACT_CONNS => {
+                DestAttr::InactConns(read_u32(v, "IPVS_DEST_ATTR_INACT_CONNS")?)
+            }
             IPVS_DEST_ATTR_PERSIST_CONNS => {
                 DestAttr::PersistConns(read_u32(v, "IPVS_DEST_ATTR_PERSIST_CONNS")?)
             }
             IPVS_DEST_ATTR_STATS => DestAttr::Stats(StatsAttr::parse_nest(v, StatsWidth::Legacy)?),
-            IPVS_DEST_ATTR_ADDR_FAMILY => DestAttr::AddrFamily(read_u16(v, "IPVS_DEST_ATTR_ADDR_FAMILY")?),
-            IPVS_DEST_ATTR_STATS64 => DestAttr::Stats64(StatsAttr::parse_nest(v, StatsWidth::Wide)?),
+            IPVS_DEST_ATTR_ADDR_FAMILY => {
+                DestAttr::AddrFamily(read_u16(v, "IPVS_DEST_ATTR_ADDR_FAMILY")?)
+            }
+            IPVS_DEST_ATTR_STATS64 => {
+                DestAttr::Stats64(StatsAttr::parse_nest(v, StatsWidth::Wide)?)
+            }
             IPVS_DEST_ATTR_TUN_TYPE => DestAttr::TunType(read_u8(v, "IPVS_DEST_ATTR_TUN_TYPE")?),
             IPVS_DEST_ATTR_TUN_PORT => DestAttr::TunPort(read_be16(v, "IPVS_DEST_ATTR_TUN_PORT")?),
-            IPVS_DEST_ATTR_TUN_FLAGS => DestAttr::TunFlags(read_u16(v, "IPVS_DEST_ATTR_TUN_FLAGS")?),
+            IPVS_DEST_ATTR_TUN_FLAGS => {
+                DestAttr::TunFlags(read_u16(v, "IPVS_DEST_ATTR_TUN_FLAGS")?)
+            }
             _ => DestAttr::Other(DefaultNla::parse(nla)?),
         })
     }
@@ -166,7 +181,11 @@ pub enum ForwardMethod {
     /// Direct routing (`-g`); the destination address must be reachable on a link.
     DirectRoute,
     /// IP tunnelling (`-i`); `port` and `flags` (`IP_VS_TUNNEL_ENCAP_FLAG_*`) matter for GUE/GRE.
-    Tunnel { tun_type: TunnelType, port: u16, flags: u16 },
+    Tunnel {
+        tun_type: TunnelType,
+        port: u16,
+        flags: u16,
+    },
     /// Local node (the kernel reports this for destinations that are local addresses).
     LocalNode,
     /// Any other `IP_VS_CONN_F_FWD_MASK` value the kernel reported.
@@ -175,8 +194,11 @@ pub enum ForwardMethod {
 
 impl ForwardMethod {
     /// IPIP tunnel, the classic `ipvsadm -i`.
-    pub const TUNNEL_IPIP: ForwardMethod =
-        ForwardMethod::Tunnel { tun_type: TunnelType::Ipip, port: 0, flags: 0 };
+    pub const TUNNEL_IPIP: ForwardMethod = ForwardMethod::Tunnel {
+        tun_type: TunnelType::Ipip,
+        port: 0,
+        flags: 0,
+    };
 
     pub fn conn_flags(self) -> u32 {
         match self {
@@ -243,7 +265,10 @@ impl Destination {
     }
 
     pub fn key(&self) -> DestKey {
-        DestKey { addr: self.addr, port: self.port }
+        DestKey {
+            addr: self.addr,
+            port: self.port,
+        }
     }
 
     /// Whether anything the user configures differs (counters and stats are ignored).
@@ -265,7 +290,12 @@ impl Destination {
             DestAttr::LThresh(self.lower_threshold),
             DestAttr::AddrFamily(IpFamily::of(&self.addr).af()),
         ];
-        if let ForwardMethod::Tunnel { tun_type, port, flags } = self.forward {
+        if let ForwardMethod::Tunnel {
+            tun_type,
+            port,
+            flags,
+        } = self.forward
+        {
             attrs.push(DestAttr::TunType(tun_type.number()));
             attrs.push(DestAttr::TunPort(port));
             attrs.push(DestAttr::TunFlags(flags));
@@ -315,13 +345,19 @@ impl Destination {
                 DestAttr::Other(_) => {}
             }
         }
-        dest.addr = addr.ok_or(IpvsError::MissingAttribute("IPVS_DEST_ATTR_ADDR"))?.to_ip(family);
+        dest.addr = addr
+            .ok_or(IpvsError::MissingAttribute("IPVS_DEST_ATTR_ADDR"))?
+            .to_ip(family);
         dest.port = port.ok_or(IpvsError::MissingAttribute("IPVS_DEST_ATTR_PORT"))?;
         let fwd = fwd.ok_or(IpvsError::MissingAttribute("IPVS_DEST_ATTR_FWD_METHOD"))?;
         dest.forward = match fwd & IP_VS_CONN_F_FWD_MASK {
             IP_VS_CONN_F_MASQ => ForwardMethod::Masquerade,
             IP_VS_CONN_F_DROUTE => ForwardMethod::DirectRoute,
-            IP_VS_CONN_F_TUNNEL => ForwardMethod::Tunnel { tun_type: tun.0, port: tun.1, flags: tun.2 },
+            IP_VS_CONN_F_TUNNEL => ForwardMethod::Tunnel {
+                tun_type: tun.0,
+                port: tun.1,
+                flags: tun.2,
+            },
             IP_VS_CONN_F_LOCALNODE => ForwardMethod::LocalNode,
             other => ForwardMethod::Other(other),
         };

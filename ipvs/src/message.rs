@@ -158,7 +158,9 @@ impl IpvsAttr {
         let v = nla.value();
         if cmd.carries_info() {
             return Ok(match nla.kind() {
-                IPVS_INFO_ATTR_VERSION => IpvsAttr::InfoVersion(read_u32(v, "IPVS_INFO_ATTR_VERSION")?),
+                IPVS_INFO_ATTR_VERSION => {
+                    IpvsAttr::InfoVersion(read_u32(v, "IPVS_INFO_ATTR_VERSION")?)
+                }
                 IPVS_INFO_ATTR_CONN_TAB_SIZE => {
                     IpvsAttr::InfoConnTabSize(read_u32(v, "IPVS_INFO_ATTR_CONN_TAB_SIZE")?)
                 }
@@ -169,11 +171,15 @@ impl IpvsAttr {
             IPVS_CMD_ATTR_SERVICE => IpvsAttr::Service(parse_all(v, |n| ServiceAttr::parse(n))?),
             IPVS_CMD_ATTR_DEST => IpvsAttr::Dest(parse_all(v, |n| DestAttr::parse(n))?),
             IPVS_CMD_ATTR_DAEMON => IpvsAttr::Daemon(parse_all(v, |n| DaemonAttr::parse(n))?),
-            IPVS_CMD_ATTR_TIMEOUT_TCP => IpvsAttr::TimeoutTcp(read_u32(v, "IPVS_CMD_ATTR_TIMEOUT_TCP")?),
+            IPVS_CMD_ATTR_TIMEOUT_TCP => {
+                IpvsAttr::TimeoutTcp(read_u32(v, "IPVS_CMD_ATTR_TIMEOUT_TCP")?)
+            }
             IPVS_CMD_ATTR_TIMEOUT_TCP_FIN => {
                 IpvsAttr::TimeoutTcpFin(read_u32(v, "IPVS_CMD_ATTR_TIMEOUT_TCP_FIN")?)
             }
-            IPVS_CMD_ATTR_TIMEOUT_UDP => IpvsAttr::TimeoutUdp(read_u32(v, "IPVS_CMD_ATTR_TIMEOUT_UDP")?),
+            IPVS_CMD_ATTR_TIMEOUT_UDP => {
+                IpvsAttr::TimeoutUdp(read_u32(v, "IPVS_CMD_ATTR_TIMEOUT_UDP")?)
+            }
             _ => IpvsAttr::Other(DefaultNla::parse(nla)?),
         })
     }

@@ -15,12 +15,8 @@ pub(crate) fn parse_all<T>(
 }
 
 fn exact<const N: usize>(value: &[u8], what: &str) -> Result<[u8; N], DecodeError> {
-    <[u8; N]>::try_from(value).map_err(|_| {
-        DecodeError::from(format!(
-            "{what}: expected {N} bytes, got {}",
-            value.len()
-        ))
-    })
+    <[u8; N]>::try_from(value)
+        .map_err(|_| DecodeError::from(format!("{what}: expected {N} bytes, got {}", value.len())))
 }
 
 pub(crate) fn read_u8(value: &[u8], what: &str) -> Result<u8, DecodeError> {

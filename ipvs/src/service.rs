@@ -47,7 +47,7 @@ impl Nla for ServiceAttr {
             ServiceAttr::Addr(_) => 16,
             ServiceAttr::Flags(_) => 8,
             ServiceAttr::SchedName(s) | ServiceAttr::PeName(s) => string_len(s),
-            ServiceAttr::Stats(a) => stats_nest(IPVS_SVC_ATTR_STATS, StatsWidth::Legacy, a).value_len(),
+            ServiceAttr::Stats(a) => stats_nest(StatsWidth::Legacy, a).value_len(),
             ServiceAttr::Stats64(a) => stats_nest(StatsWidth::Wide, a).value_len(),
             ServiceAttr::Other(nla) => nla.value_len(),
         }
@@ -84,7 +84,7 @@ impl Nla for ServiceAttr {
                 buf[4..8].copy_from_slice(&f.mask.to_ne_bytes());
             }
             ServiceAttr::SchedName(s) | ServiceAttr::PeName(s) => emit_string(buf, s),
-            ServiceAttr::Stats(a) => stats_nest(IPVS_SVC_ATTR_STATS, StatsWidth::Legacy, a).emit_value(buf),
+            ServiceAttr::Stats(a) => stats_nest(StatsWidth::Legacy, a).emit_value(buf),
             ServiceAttr::Stats64(a) => stats_nest(StatsWidth::Wide, a).emit_value(buf),
             ServiceAttr::Other(nla) => nla.emit_value(buf),
         }
@@ -116,9 +116,13 @@ impl<'a> Parseable<NlaBuffer<&'a [u8]>> for ServiceAttr {
             }
             IPVS_SVC_ATTR_TIMEOUT => ServiceAttr::Timeout(read_u32(v, "IPVS_SVC_ATTR_TIMEOUT")?),
             IPVS_SVC_ATTR_NETMASK => ServiceAttr::Netmask(read_u32(v, "IPVS_SVC_ATTR_NETMASK")?),
-            IPVS_SVC_ATTR_STATS => ServiceAttr::Stats(StatsAttr::parse_nest(v, StatsWidth::Legacy)?),
+            IPVS_SVC_ATTR_STATS => {
+                ServiceAttr::Stats(StatsAttr::parse_nest(v, StatsWidth::Legacy)?)
+            }
             IPVS_SVC_ATTR_PE_NAME => ServiceAttr::PeName(read_string(v, "IPVS_SVC_ATTR_PE_NAME")?),
-            IPVS_SVC_ATTR_STATS64 => ServiceAttr::Stats64(StatsAttr::parse_nest(v, StatsWidth::Wide)?),
+            IPVS_SVC_ATTR_STATS64 => {
+                ServiceAttr::Stats64(StatsAttr::parse_nest(v, StatsWidth::Wide)?)
+            }
             _ => ServiceAttr::Other(DefaultNla::parse(nla)?),
         })
     }
@@ -159,17 +163,32 @@ impl Protocol {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum ServiceKey {
-    Inet { protocol: Protocol, addr: IpAddr, port: u16 },
-    Fwmark { family: IpFamily, mark: u32 },
+    Inet {
+        protocol: Protocol,
+        addr: IpAddr,
+        port: u16,
+    },
+    Fwmark {
+        family: IpFamily,
+        mark: u32,
+    },
 }
 
 impl ServiceKey {
     pub fn tcp(addr: IpAddr, port: u16) -> Self {
-        ServiceKey::Inet { protocol: Protocol::Tcp, addr, port }
+        ServiceKey::Inet {
+            protocol: Protocol::Tcp,
+            addr,
+            port,
+        }
     }
 
     pub fn udp(addr: IpAddr, port: u16) -> Self {
-        ServiceKey::Inet { protocol: Protocol::Udp, addr, port }
+        ServiceKey::Inet {
+            protocol: Protocol::Udp,
+            addr,
+            port,
+        }
     }
 
     pub fn fwmark(family: IpFamily, mark: u32) -> Self {
@@ -186,7 +205,11 @@ impl ServiceKey {
     /// The attributes that select this service in a request (what `ipvsadm` sends too).
     pub fn to_attrs(&self) -> Vec<ServiceAttr> {
         match *self {
-            ServiceKey::Inet { protocol, addr, port } => vec![
+            ServiceKey::Inet {
+                protocol,
+                addr,
+                port,
+            } => vec![
                 ServiceAttr::Af(IpFamily::of(&addr).af()),
                 ServiceAttr::Protocol(protocol.number()),
                 ServiceAttr::Addr(InetAddr::from_ip(addr)),
@@ -202,7 +225,11 @@ impl ServiceKey {
 impl std::fmt::Display for ServiceKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ServiceKey::Inet { protocol, addr, port } => {
+            ServiceKey::Inet {
+                protocol,
+                addr,
+                port,
+            } => {
                 let proto = match protocol {
                     Protocol::Tcp => "tcp".to_string(),
                     Protocol::Udp => "udp".to_string(),
@@ -288,7 +315,9 @@ impl Service {
 
     /// Raw netmask value for an IPv4 prefix length (e.g. 24 → 255.255.255.0).
     pub fn ipv4_netmask(prefix_len: u8) -> u32 {
-        let mask = u32::MAX.checked_shl(32 - u32::from(prefix_len.min(32))).unwrap_or(0);
+        let mask = u32::MAX
+            .checked_shl(32 - u32::from(prefix_len.min(32)))
+            .unwrap_or(0);
         u32::from_ne_bytes(mask.to_be_bytes())
     }
 
@@ -358,7 +387,11 @@ impl Service {
                 addr: addr.to_ip(family),
                 port,
             },
-            _ => return Err(IpvsError::MissingAttribute("IPVS_SVC_ATTR_FWMARK or ADDR/PORT/PROTOCOL")),
+            _ => {
+                return Err(IpvsError::MissingAttribute(
+                    "IPVS_SVC_ATTR_FWMARK or ADDR/PORT/PROTOCOL",
+                ));
+            }
         };
         let mut service = Service::new(key, scheduler.unwrap_or_default());
         service.flags = flags;
