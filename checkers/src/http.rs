@@ -341,9 +341,7 @@ fn classify(err: &reqwest::Error) -> Failure {
         if current.downcast_ref::<rustls::Error>().is_some() {
             reason = DownReason::Tls;
         } else if let Some(io) = current.downcast_ref::<std::io::Error>() {
-            if let Some(inner) = io.get_ref()
-                && inner.downcast_ref::<rustls::Error>().is_some()
-            {
+            if wraps_rustls(io) {
                 reason = DownReason::Tls;
             } else if reason == DownReason::Io {
                 reason = Failure::from_io("", io).reason;
@@ -355,6 +353,25 @@ fn classify(err: &reqwest::Error) -> Failure {
         reason = DownReason::Protocol;
     }
     Failure::new(reason, detail)
+}
+
+/// True when `err` wraps a rustls error, possibly through nested `io::Error`s (tokio-rustls
+/// wraps it once, hyper-util once more; `io::Error::source` skips the wrapped error itself).
+fn wraps_rustls(err: &std::io::Error) -> bool {
+    let mut inner = err.get_ref();
+    // Bounded: real chains are two levels deep.
+    for _ in 0..8 {
+        let Some(current) = inner else {
+            return false;
+        };
+        if current.downcast_ref::<rustls::Error>().is_some() {
+            return true;
+        }
+        inner = current
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref());
+    }
+    false
 }
 
 impl Checker for HttpChecker {

@@ -1,0 +1,382 @@
+//! Lab fixture shared by the integration tests: a director namespace (`dir`, 10.77.0.1) and a
+//! real-server namespace (`rs`, 10.77.0.2) on one bridge; helpers start real nginx, dnsmasq,
+//! aiosmtpd and socat inside `rs`, and run the async test body on a thread that lives in `dir`.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::fs::File;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nix::sched::{CloneFlags, setns};
+use tandem_testlab::{Host, Lab, require_root, require_tool, wait_until};
+
+pub const DIR_IP: &str = "10.77.0.1";
+pub const RS_IP: &str = "10.77.0.2";
+
+pub fn rs(port: u16) -> tandem_checkers::Target {
+    tandem_checkers::Target::new(SocketAddr::new(RS_IP.parse().unwrap(), port))
+}
+
+/// Scratch directory removed on drop (no tempfile crate needed).
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(tag: &str) -> Scratch {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let dir =
+            std::env::temp_dir().join(format!("tandem-checkers-{tag}-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub struct Env {
+    pub lab: Lab,
+    pub dir: Host,
+    pub rs: Host,
+    pub scratch: Scratch,
+}
+
+impl Env {
+    pub fn new(tag: &str) -> Env {
+        require_root();
+        let lab = Lab::new(tag).unwrap();
+        let dir = lab.host("dir").unwrap();
+        let rs = lab.host("rs").unwrap();
+        lab.connect(&dir, "br0", "eth0", &[&format!("{DIR_IP}/24")])
+            .unwrap();
+        lab.connect(&rs, "br0", "eth0", &[&format!("{RS_IP}/24")])
+            .unwrap();
+        Env {
+            lab,
+            dir,
+            rs,
+            scratch: Scratch::new(tag),
+        }
+    }
+
+    /// Runs `body` on a fresh current-thread runtime whose thread has entered the director
+    /// namespace, so every socket (and exec child) of the checkers lives there.
+    pub fn in_director<F, Fut, T>(&self, body: F) -> T
+    where
+        F: FnOnce() -> Fut + Send,
+        Fut: Future<Output = T>,
+        T: Send,
+    {
+        let netns = format!("/var/run/netns/{}", self.dir.netns);
+        std::thread::scope(|scope| {
+            scope
+                .spawn(move || {
+                    let fd = File::open(&netns).unwrap();
+                    setns(&fd, CloneFlags::CLONE_NEWNET).unwrap();
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .unwrap();
+                    runtime.block_on(body())
+                })
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
+    }
+
+    fn wait_listening(&self, proto: &str, port: u16, what: &str) {
+        let flag = if proto == "udp" { "-Hlun" } else { "-Hltn" };
+        let needle = format!(":{port} ");
+        let ok = wait_until(Duration::from_secs(10), Duration::from_millis(50), || {
+            self.rs
+                .exec_stdout(&["ss", flag])
+                .map(|out| out.contains(&needle))
+                .unwrap_or(false)
+        });
+        assert!(
+            ok,
+            "{what} did not listen on {proto} port {port} within 10 s"
+        );
+    }
+
+    /// Starts nginx in `rs`: HTTP on 8080 and HTTPS on 8443 with a self-signed certificate for
+    /// `www.example.test`. Returns the pid and the access log path.
+    pub fn start_nginx(&self) -> (u32, PathBuf) {
+        let nginx = require_tool("nginx", "nginx-light");
+        require_tool("openssl", "openssl");
+        let d = &self.scratch.0;
+        let cert = self.scratch.path("cert.pem");
+        let key = self.scratch.path("key.pem");
+        if !cert.exists() {
+            tandem_testlab::run(&[
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=www.example.test",
+                "-addext",
+                "subjectAltName=DNS:www.example.test",
+                "-keyout",
+                key.to_str().unwrap(),
+                "-out",
+                cert.to_str().unwrap(),
+            ])
+            .unwrap();
+        }
+        let access = self.scratch.path("access.log");
+        let conf = format!(
+            r#"
+user root;
+worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/error.log;
+events {{ worker_connections 512; }}
+http {{
+  access_log {d}/access.log;
+  client_body_temp_path {d}/body;
+  proxy_temp_path {d}/proxy;
+  fastcgi_temp_path {d}/fastcgi;
+  uwsgi_temp_path {d}/uwsgi;
+  scgi_temp_path {d}/scgi;
+  default_type text/plain;
+  server {{
+    listen {RS_IP}:8080;
+    listen {RS_IP}:8443 ssl;
+    ssl_certificate {cert};
+    ssl_certificate_key {key};
+    server_name _;
+    location = /error {{ return 500 "boom\n"; }}
+    location = /moved {{ return 302 /; }}
+    location = /host {{ return 200 "host=$host\n"; }}
+    location / {{ return 200 "hello tandem\n"; }}
+  }}
+}}
+"#,
+            d = d.display(),
+            cert = cert.display(),
+            key = key.display(),
+        );
+        let conf_path = self.scratch.path("nginx.conf");
+        std::fs::write(&conf_path, conf).unwrap();
+        let pid = self
+            .lab
+            .spawn(
+                &self.rs,
+                &[
+                    nginx.to_str().unwrap(),
+                    "-c",
+                    conf_path.to_str().unwrap(),
+                    "-p",
+                    d.to_str().unwrap(),
+                    "-g",
+                    "daemon off;",
+                ],
+                Some(&self.scratch.path("nginx.out")),
+            )
+            .unwrap();
+        self.wait_listening("tcp", 8080, "nginx");
+        self.wait_listening("tcp", 8443, "nginx");
+        (pid, access)
+    }
+
+    /// Starts dnsmasq in `rs` on port 53 (UDP and TCP) serving `example.test` from a hosts file
+    /// and options. For SERVFAIL, a second, DNSSEC-validating dnsmasq on port 5300 forwards to a
+    /// third one (127.0.0.1:5301) that knows `sf.test` but serves no DNSSEC records: validation
+    /// fails and the validating server answers SERVFAIL.
+    pub fn start_dnsmasq(&self) -> u32 {
+        let dnsmasq = require_tool("dnsmasq", "dnsmasq-base");
+        let hosts = self.scratch.path("hosts");
+        std::fs::write(
+            &hosts,
+            "10.77.0.10 www.example.test\n10.77.0.11 www.example.test\n",
+        )
+        .unwrap();
+        // Four 200-byte strings: the answer exceeds 512 bytes, so UDP is truncated (TC).
+        let chunk = "x".repeat(200);
+        let big_txt = format!("--txt-record=big.example.test,{chunk},{chunk},{chunk},{chunk}");
+        let addn = format!("--addn-hosts={}", hosts.display());
+        let pid_file = format!("--pid-file={}", self.scratch.path("dnsmasq.pid").display());
+        let pid = self
+            .lab
+            .spawn(
+                &self.rs,
+                &[
+                    dnsmasq.to_str().unwrap(),
+                    "--keep-in-foreground",
+                    "--conf-file=/dev/null",
+                    "--no-resolv",
+                    "--no-hosts",
+                    &addn,
+                    &pid_file,
+                    "--user=root",
+                    "--bind-interfaces",
+                    &format!("--listen-address={RS_IP}"),
+                    "--port=53",
+                    "--local=/example.test/",
+                    "--mx-host=example.test,mail.example.test,10",
+                    &big_txt,
+                    "--log-facility=-",
+                ],
+                Some(&self.scratch.path("dnsmasq.out")),
+            )
+            .unwrap();
+        let dnsmasq = dnsmasq.to_str().unwrap();
+        let common = [
+            dnsmasq,
+            "--keep-in-foreground",
+            "--conf-file=/dev/null",
+            "--no-resolv",
+            "--no-hosts",
+            "--user=root",
+            "--bind-interfaces",
+            "--log-facility=-",
+        ];
+        let upstream_pid = format!("--pid-file={}", self.scratch.path("up.pid").display());
+        let mut upstream = common.to_vec();
+        upstream.extend([
+            "--listen-address=127.0.0.1",
+            "--port=5301",
+            "--address=/sf.test/10.77.0.20",
+            upstream_pid.as_str(),
+        ]);
+        self.lab.spawn(&self.rs, &upstream, None).unwrap();
+        let validating_pid = format!("--pid-file={}", self.scratch.path("val.pid").display());
+        let listen = format!("--listen-address={RS_IP}");
+        let mut validating = common.to_vec();
+        validating.extend([
+            listen.as_str(),
+            "--port=5300",
+            "--server=127.0.0.1#5301",
+            "--dnssec",
+            // The IANA root KSK-2017 trust anchor (DS record).
+            "--trust-anchor=.,20326,8,2,E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D",
+            validating_pid.as_str(),
+        ]);
+        self.lab.spawn(&self.rs, &validating, None).unwrap();
+        self.wait_listening("udp", 53, "dnsmasq");
+        self.wait_listening("tcp", 53, "dnsmasq");
+        self.wait_listening("udp", 5300, "validating dnsmasq");
+        self.wait_listening("udp", 5301, "upstream dnsmasq");
+        pid
+    }
+
+    /// Starts a real SMTP server (aiosmtpd) on 2525 and a one-line responder that greets with
+    /// 554 on 2526.
+    pub fn start_smtp(&self) {
+        // Debian's interpreter: the package installs aiosmtpd for /usr/bin/python3, which may not
+        // be the first python3 on PATH.
+        let python = Path::new("/usr/bin/python3");
+        assert!(
+            python.is_file()
+                && tandem_testlab::run(&["/usr/bin/python3", "-c", "import aiosmtpd"]).is_ok(),
+            "/usr/bin/python3 with aiosmtpd is required: apt-get install python3-aiosmtpd"
+        );
+        require_tool("socat", "socat");
+        self.lab
+            .spawn(
+                &self.rs,
+                &[
+                    "/usr/bin/python3",
+                    "-m",
+                    "aiosmtpd",
+                    "-n",
+                    "-l",
+                    &format!("{RS_IP}:2525"),
+                ],
+                Some(&self.scratch.path("smtp.out")),
+            )
+            .unwrap();
+        self.lab
+            .spawn(
+                &self.rs,
+                &[
+                    "socat",
+                    &format!("TCP-LISTEN:2526,bind={RS_IP},reuseaddr,fork"),
+                    "SYSTEM:printf '554 5.3.2 no service here\\r\\n'",
+                ],
+                None,
+            )
+            .unwrap();
+        self.wait_listening("tcp", 2525, "aiosmtpd");
+        self.wait_listening("tcp", 2526, "socat 554 responder");
+    }
+
+    /// Starts a UDP responder on 9000 answering every datagram with `PONG`.
+    pub fn start_udp_echo(&self) {
+        require_tool("socat", "socat");
+        self.lab
+            .spawn(
+                &self.rs,
+                &[
+                    "socat",
+                    &format!("UDP4-RECVFROM:9000,bind={RS_IP},fork"),
+                    "SYSTEM:echo PONG",
+                ],
+                None,
+            )
+            .unwrap();
+        self.wait_listening("udp", 9000, "socat UDP responder");
+    }
+
+    /// Drops every packet from the director in `rs` (a black hole: probes time out).
+    pub fn blackhole(&self) {
+        require_tool("nft", "nftables");
+        let rules = self.scratch.path("drop.nft");
+        std::fs::write(
+            &rules,
+            format!(
+                "table inet tandem_test {{\n chain input {{\n  type filter hook input priority 0; policy accept;\n  ip saddr {DIR_IP} drop\n }}\n}}\n"
+            ),
+        )
+        .unwrap();
+        self.rs
+            .exec(&["nft", "-f", rules.to_str().unwrap()])
+            .unwrap();
+    }
+
+    /// Drops TCP to `port` in `rs` (UDP still answered).
+    pub fn drop_tcp_port(&self, port: u16) {
+        require_tool("nft", "nftables");
+        let rules = self.scratch.path("droptcp.nft");
+        std::fs::write(
+            &rules,
+            format!(
+                "table inet tandem_tcp {{\n chain input {{\n  type filter hook input priority 0; policy accept;\n  tcp dport {port} drop\n }}\n}}\n"
+            ),
+        )
+        .unwrap();
+        self.rs
+            .exec(&["nft", "-f", rules.to_str().unwrap()])
+            .unwrap();
+    }
+
+    /// Removes the black hole.
+    pub fn unblackhole(&self) {
+        self.rs
+            .exec(&["nft", "delete", "table", "inet", "tandem_test"])
+            .unwrap();
+    }
+}
+
+/// Lines of an nginx access log requesting `path`.
+pub fn hits(access_log: &Path, path: &str) -> usize {
+    let needle = format!("\"GET {path} ");
+    std::fs::read_to_string(access_log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(&needle))
+        .count()
+}
