@@ -48,6 +48,7 @@ pub mod checksum;
 pub mod events;
 pub mod garp;
 pub mod instance;
+pub mod net;
 pub mod packet;
 pub mod timers;
 pub mod validate;
