@@ -1,0 +1,243 @@
+//! The scheduler over real probes: rise/fall against a real nginx that stops and starts, one
+//! shared probe feeding two owners (counted in nginx's access log), and a runtime update of one
+//! check that leaves another untouched.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Env, rs};
+use tandem_checkers::http::HttpSpec;
+use tandem_checkers::{
+    CheckConfig, CheckEvent, CheckSpec, CheckTiming, DownReason, EventKind, Health, Outcome,
+    OwnerId, RiseFall, Scheduler, SchedulerOptions,
+};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+fn http_check(path: &str, interval_ms: u64, rise: u32, fall: u32) -> CheckConfig {
+    CheckConfig {
+        spec: CheckSpec::Http(HttpSpec {
+            path: path.into(),
+            ..HttpSpec::default()
+        }),
+        target: rs(8080),
+        timing: CheckTiming {
+            interval: Duration::from_millis(interval_ms),
+            timeout: Duration::from_millis(500),
+            ..CheckTiming::default()
+        },
+        rise_fall: RiseFall {
+            rise,
+            fall,
+            initial: Health::Down,
+        },
+    }
+}
+
+/// Next event for `owner` matching `kind`, within `within` (other events are returned in `skipped`).
+async fn wait_event(
+    events: &mut UnboundedReceiver<CheckEvent>,
+    owner: &str,
+    kind: EventKind,
+    within: Duration,
+    skipped: &mut Vec<CheckEvent>,
+) -> CheckEvent {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let event = tokio::time::timeout_at(deadline, events.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no {kind:?} event for {owner} within {within:?}"))
+            .expect("scheduler stopped");
+        if event.owner.0 == owner && event.kind == kind {
+            return event;
+        }
+        skipped.push(event);
+    }
+}
+
+#[test]
+fn rise_and_fall_follow_a_real_server_stopping_and_starting() {
+    let env = Env::new("risefall");
+    let (pid, _) = env.start_nginx();
+    // One runtime for the whole test (the scheduler lives on it); the lab operations in between
+    // block it for a few milliseconds, which only delays probes.
+    env.in_director(|| async {
+        let (scheduler, mut events) = Scheduler::start(SchedulerOptions::default());
+        scheduler
+            .upsert("web".into(), http_check("/", 150, 3, 2))
+            .await
+            .unwrap();
+        let mut skipped = Vec::new();
+        let up = wait_event(
+            &mut events,
+            "web",
+            EventKind::Health(Health::Up),
+            Duration::from_secs(5),
+            &mut skipped,
+        )
+        .await;
+        assert!(up.result.outcome.is_up());
+        let status = scheduler.status("web".into()).await.unwrap().unwrap();
+        assert!(
+            status.probes >= 3,
+            "up after {} probes, rise is 3",
+            status.probes
+        );
+        assert!(skipped.is_empty(), "no event before the rise: {skipped:?}");
+
+        // TERM: nginx's fast shutdown takes its workers along (KILL would orphan them, still
+        // serving).
+        env.lab.signal(pid, "TERM").unwrap();
+        let down = wait_event(
+            &mut events,
+            "web",
+            EventKind::Health(Health::Down),
+            Duration::from_secs(5),
+            &mut skipped,
+        )
+        .await;
+        match &down.result.outcome {
+            Outcome::Down(failure) => assert_eq!(failure.reason, DownReason::Refused),
+            other => panic!("{other:?}"),
+        }
+        let status = scheduler.status("web".into()).await.unwrap().unwrap();
+        assert_eq!(status.health, Health::Down);
+
+        env.start_nginx();
+        wait_event(
+            &mut events,
+            "web",
+            EventKind::Health(Health::Up),
+            Duration::from_secs(5),
+            &mut skipped,
+        )
+        .await;
+    });
+}
+
+#[test]
+fn a_check_shared_by_two_owners_probes_once_and_informs_both() {
+    let env = Env::new("shared");
+    let (_pid, access) = env.start_nginx();
+    let interval = Duration::from_millis(300);
+    let (probes, elapsed) = env.in_director(|| async {
+        let (scheduler, mut events) = Scheduler::start(SchedulerOptions::default());
+        let config = http_check("/shared", 300, 1, 1);
+        let start = tokio::time::Instant::now();
+        let a = scheduler
+            .upsert("svc-a/rs1".into(), config.clone())
+            .await
+            .unwrap();
+        let b = scheduler.upsert("svc-b/rs1".into(), config).await.unwrap();
+        assert_eq!(a, b, "same check key");
+        let mut skipped = Vec::new();
+        for owner in ["svc-a/rs1", "svc-b/rs1"] {
+            wait_event(
+                &mut events,
+                owner,
+                EventKind::Health(Health::Up),
+                Duration::from_secs(5),
+                &mut skipped,
+            )
+            .await;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let sa = scheduler.status("svc-a/rs1".into()).await.unwrap().unwrap();
+        let sb = scheduler.status("svc-b/rs1".into()).await.unwrap().unwrap();
+        assert_eq!(sa, sb, "both owners see the one check");
+        assert_eq!(sa.owners, 2);
+        // Stop probing before counting server-side hits.
+        scheduler.sync(Vec::new()).await.unwrap();
+        (sa.probes, start.elapsed())
+    });
+    let hits = common::hits(&access, "/shared") as u64;
+    // A probe counted at its start may not have been logged yet: allow one in flight.
+    assert!(
+        hits == probes || hits + 1 == probes,
+        "nginx saw {hits} requests for {probes} probes"
+    );
+    let one_owner_max = elapsed.as_millis() as u64 / interval.as_millis() as u64 + 2;
+    assert!(
+        hits <= one_owner_max,
+        "{hits} hits in {elapsed:?}: more than one probe per interval ({one_owner_max})"
+    );
+}
+
+#[test]
+fn updating_one_check_at_runtime_leaves_the_other_untouched() {
+    let env = Env::new("update");
+    let (_pid, access) = env.start_nginx();
+    env.in_director(|| async {
+        let (scheduler, mut events) = Scheduler::start(SchedulerOptions::default());
+        let a = http_check("/a", 200, 1, 1);
+        let b = http_check("/b", 200, 1, 1);
+        scheduler.upsert("a".into(), a.clone()).await.unwrap();
+        scheduler.upsert("b".into(), b.clone()).await.unwrap();
+        let mut skipped = Vec::new();
+        wait_event(
+            &mut events,
+            "a",
+            EventKind::Health(Health::Up),
+            Duration::from_secs(5),
+            &mut skipped,
+        )
+        .await;
+        if !skipped.iter().any(|e| e.owner.0 == "b") {
+            wait_event(
+                &mut events,
+                "b",
+                EventKind::Health(Health::Up),
+                Duration::from_secs(5),
+                &mut skipped,
+            )
+            .await;
+        }
+        let b_before = scheduler.status("b".into()).await.unwrap().unwrap();
+        let a_before = scheduler.status("a".into()).await.unwrap().unwrap();
+
+        // Reload: a's path changes, b is identical.
+        let a2 = http_check("/a2", 200, 1, 1);
+        let report = scheduler
+            .sync(vec![("a".into(), a2), ("b".into(), b)])
+            .await
+            .unwrap();
+        assert_eq!(report.changed, vec![OwnerId::from("a")]);
+        assert_eq!(report.unchanged, 1);
+        let b_after = scheduler.status("b".into()).await.unwrap().unwrap();
+        assert_eq!(b_after.key, b_before.key, "b kept its check");
+        assert_eq!(b_after.health, Health::Up);
+        assert!(
+            b_after.probes >= b_before.probes,
+            "b's counters were not reset"
+        );
+        let a_after = scheduler.status("a".into()).await.unwrap().unwrap();
+        assert_ne!(a_after.key, a_before.key);
+        assert!(!a_after.observed || a_after.health == Health::Up);
+
+        // a starts over (new Up event), b produces no event at all.
+        let mut skipped = Vec::new();
+        wait_event(
+            &mut events,
+            "a",
+            EventKind::Health(Health::Up),
+            Duration::from_secs(5),
+            &mut skipped,
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        while let Ok(event) = events.try_recv() {
+            skipped.push(event);
+        }
+        assert!(
+            skipped.iter().all(|e| e.owner.0 != "b"),
+            "b was disturbed: {skipped:?}"
+        );
+        let b_later = scheduler.status("b".into()).await.unwrap().unwrap();
+        assert!(b_later.probes > b_after.probes, "b's timer kept running");
+        scheduler.sync(Vec::new()).await.unwrap();
+    });
+    let a_hits = common::hits(&access, "/a");
+    let a2_hits = common::hits(&access, "/a2");
+    assert!(a_hits >= 1 && a2_hits >= 1, "/a {a_hits}, /a2 {a2_hits}");
+}
