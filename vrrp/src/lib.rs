@@ -36,6 +36,32 @@
 //! [`Instance::accepts_vip_traffic`] tells whether traffic to the virtual addresses must be
 //! accepted (RFC 5798 §6.4.3 Accept_Mode): the daemon enforces it.
 //!
+//! # Example (no sockets: time is passed in)
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use tandem_vrrp::{Action, Centiseconds, Event, Instance, InstanceConfig, State, Version};
+//!
+//! let config = InstanceConfig::new(
+//!     Version::V3,
+//!     51,                                   // VRID
+//!     100,                                  // priority
+//!     Centiseconds(100),                    // 1 s adverts
+//!     "10.0.0.1".parse().unwrap(),          // our primary address
+//!     vec!["10.0.0.100".parse().unwrap()],  // virtual address
+//! );
+//! let mut vr = Instance::new(config).expect("valid config");
+//! let t0 = Instant::now();
+//! vr.handle(Event::Startup, t0);
+//! assert_eq!(vr.state(), State::Backup);
+//! // Master_Down_Interval = 3 * 100 cs + (156 * 100) / 256 cs = 360 cs.
+//! let deadline = vr.next_deadline().unwrap();
+//! assert_eq!(deadline, t0 + Duration::from_millis(3600));
+//! let actions = vr.handle(Event::Timer, deadline);
+//! assert_eq!(vr.state(), State::Master);
+//! assert!(actions.iter().any(|a| matches!(a, Action::SendAdvert(ad) if ad.priority == 100)));
+//! ```
+//!
 //! # Modules
 //! - [`packet`]: advert and IPv4 header codec ([`checksum`] has the RFC 1071 sums).
 //! - [`validate`]: receive checks, [`DropReason`], [`Counters`].
