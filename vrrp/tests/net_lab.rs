@@ -341,3 +341,51 @@ fn async_socket_outside_a_runtime_is_an_error_not_a_panic() {
     .unwrap();
     assert_eq!(result.unwrap_err().kind(), io::ErrorKind::Unsupported);
 }
+
+/// keepalived's `unicast_peer` mode: the advert goes to the peer's address, still with TTL 255,
+/// and validates with the unicast destination in the VRRPv3 pseudo-header.
+#[test]
+fn ipv4_unicast_advert_reaches_the_peer() {
+    require_root();
+    let lab = Lab::new("vrrpuni").unwrap();
+    let a = lab.host("a").unwrap();
+    let b = lab.host("b").unwrap();
+    lab.connect(&a, "br0", "eth0", &["10.99.6.1/24"]).unwrap();
+    lab.connect(&b, "br0", "eth0", &["10.99.6.2/24"]).unwrap();
+    let receiver = spawn_receiver(&b, ip("10.99.6.2"));
+    let sent = advert("10.99.6.100");
+    let path = netns_path(&a);
+    let socket = thread::spawn(move || -> io::Result<VrrpSocket> {
+        enter_network_namespace(&path)?;
+        VrrpSocket::open("eth0", ip("10.99.6.1"))
+    })
+    .join()
+    .unwrap()
+    .expect("open sender socket");
+    for _ in 0..30 {
+        socket.send_advert(&sent, ip("10.99.6.2")).unwrap();
+        if wait_until(
+            Duration::from_millis(100),
+            Duration::from_millis(10),
+            || receiver.is_finished(),
+        ) {
+            break;
+        }
+    }
+    let (datagram, buf) = receiver.join().unwrap().expect("receive the advert");
+    assert_eq!(datagram.ttl, 255, "unicast TTL must be 255 too");
+    assert_eq!(datagram.destination, ip("10.99.6.2"));
+    let config = InstanceConfig::new(
+        Version::V3,
+        42,
+        100,
+        Centiseconds(10),
+        ip("10.99.6.2"),
+        vec![ip("10.99.6.100")],
+    );
+    let instance = Instance::new(config).unwrap();
+    assert_eq!(
+        validate::validate(&instance.validation_params(), &datagram.packet(&buf)),
+        Ok(sent)
+    );
+}
