@@ -20,7 +20,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let mut config = InstanceConfig::new(
-        if flags & 1 == 0 { Version::V3 } else { Version::V2 },
+        if flags & 1 == 0 {
+            Version::V3
+        } else {
+            Version::V2
+        },
         7,
         priority.max(1),
         Centiseconds(100),
@@ -37,7 +41,11 @@ fuzz_target!(|data: &[u8]| {
     let mut now = Instant::now();
     let mut installed = false;
     for chunk in rest.chunks(3) {
-        let [op, a, b] = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let [op, a, b] = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let event = match op % 10 {
             0 => {
                 now += Duration::from_millis(u64::from(a) * 20);
