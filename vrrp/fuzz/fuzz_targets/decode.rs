@@ -38,11 +38,11 @@ fuzz_target!(|data: &[u8]| {
         (Family::Ipv4, IpAddr::V4(Ipv4Addr::LOCALHOST)),
         (Family::Ipv6, IpAddr::V6(Ipv6Addr::LOCALHOST)),
     ] {
-        if let Ok(advert) = Advertisement::decode(data, family) {
-            if let Ok(bytes) = advert.encode(src, src) {
-                assert_eq!(bytes.len(), data.len());
-                assert_eq!(Advertisement::decode(&bytes, family).as_ref(), Ok(&advert));
-            }
+        if let Ok(advert) = Advertisement::decode(data, family)
+            && let Ok(bytes) = advert.encode(src, src)
+        {
+            assert_eq!(bytes.len(), data.len());
+            assert_eq!(Advertisement::decode(&bytes, family).as_ref(), Ok(&advert));
         }
     }
 });
