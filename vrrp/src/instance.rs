@@ -20,6 +20,15 @@ pub const OWNER_PRIORITY: u8 = 255;
 /// Priority a master sends to release the virtual router (RFC 5798 §5.2.4).
 pub const RELEASE_PRIORITY: u8 = 0;
 
+/// Longest accepted preemption delay (keepalived caps it at 1000 s; an hour leaves room while
+/// keeping deadline arithmetic far from `Instant` overflow).
+pub const MAX_PREEMPT_DELAY: Duration = Duration::from_secs(3600);
+/// Shortest gratuitous refresh period: a zero period would make the deadline always due and
+/// spin the caller's timer loop.
+pub const MIN_GRATUITOUS_REFRESH: Duration = Duration::from_secs(1);
+/// Longest gratuitous refresh period.
+pub const MAX_GRATUITOUS_REFRESH: Duration = Duration::from_secs(86_400);
+
 /// Configuration of one virtual router. Build with [`InstanceConfig::new`] and adjust fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstanceConfig {
@@ -113,6 +122,14 @@ impl InstanceConfig {
         if self.virtual_addresses.len() > usize::from(u8::MAX) {
             return Err(ConfigError::TooManyAddresses(self.virtual_addresses.len()));
         }
+        if self.preempt_delay > MAX_PREEMPT_DELAY {
+            return Err(ConfigError::PreemptDelayTooLong(self.preempt_delay));
+        }
+        if let Some(refresh) = self.gratuitous_refresh
+            && !(MIN_GRATUITOUS_REFRESH..=MAX_GRATUITOUS_REFRESH).contains(&refresh)
+        {
+            return Err(ConfigError::GratuitousRefreshOutOfRange(refresh));
+        }
         if let Some(bad) = self
             .virtual_addresses
             .iter()
@@ -154,6 +171,12 @@ pub enum ConfigError {
     /// A virtual address of another family than the primary address.
     #[error("virtual address {0} is not of the primary address's family")]
     FamilyMismatch(IpAddr),
+    /// Preemption delay above [`MAX_PREEMPT_DELAY`].
+    #[error("preempt delay {0:?} is longer than one hour")]
+    PreemptDelayTooLong(Duration),
+    /// Gratuitous refresh outside [`MIN_GRATUITOUS_REFRESH`]..=[`MAX_GRATUITOUS_REFRESH`].
+    #[error("gratuitous refresh period {0:?} must be between 1 s and 24 h")]
+    GratuitousRefreshOutOfRange(Duration),
 }
 
 /// One virtual router's state machine.
@@ -174,13 +197,27 @@ pub struct Instance {
     /// Startup received and no Shutdown since: faults clearing should restart the router.
     running: bool,
     counters: Counters,
+    /// What received packets must match; kept up to date so receiving allocates nothing.
+    params: ValidationParams,
 }
 
 impl Instance {
     /// Creates an instance in Initialize; nothing happens until [`Event::Startup`].
     pub fn new(config: InstanceConfig) -> Result<Instance, ConfigError> {
         config.check()?;
+        let params = ValidationParams {
+            version: config.version,
+            family: config.family(),
+            vrid: config.vrid,
+            local_is_owner: config.priority == OWNER_PRIORITY,
+            v2_auth: config.v2_auth,
+            advert_interval: config.advert_interval,
+            virtual_addresses: config.virtual_addresses.clone(),
+            address_list_check: config.address_list_check,
+            local_address: Some(config.primary_address),
+        };
         Ok(Instance {
+            params,
             effective_priority: config.priority,
             master_adver_interval: config.advert_interval,
             config,
@@ -263,18 +300,8 @@ impl Instance {
     }
 
     /// What received packets must match, for [`validate`].
-    pub fn validation_params(&self) -> ValidationParams {
-        ValidationParams {
-            version: self.config.version,
-            family: self.config.family(),
-            vrid: self.config.vrid,
-            local_is_owner: self.effective_priority == OWNER_PRIORITY,
-            v2_auth: self.config.v2_auth,
-            advert_interval: self.config.advert_interval,
-            virtual_addresses: self.config.virtual_addresses.clone(),
-            address_list_check: self.config.address_list_check,
-            local_address: Some(self.config.primary_address),
-        }
+    pub fn validation_params(&self) -> &ValidationParams {
+        &self.params
     }
 
     /// Validates a received packet, counts it if dropped, and otherwise handles it as
@@ -284,7 +311,7 @@ impl Instance {
         packet: &ReceivedPacket<'_>,
         now: Instant,
     ) -> Result<Vec<Action>, DropReason> {
-        match validate(&self.validation_params(), packet) {
+        match validate(&self.params, packet) {
             Ok(advert) => Ok(self.handle(
                 Event::AdvertReceived {
                     source: packet.source,
@@ -568,6 +595,7 @@ impl Instance {
             return;
         }
         self.effective_priority = priority;
+        self.params.local_is_owner = priority == OWNER_PRIORITY;
         if self.state == State::Backup && priority == OWNER_PRIORITY {
             // Owner again: RFC 5798 §6.4.1 sends the owner straight to Master.
             self.become_master(TransitionReason::AddressOwner, now, out);

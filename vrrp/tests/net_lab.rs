@@ -138,7 +138,7 @@ fn ipv4_advert_crosses_the_bridge_with_ttl_255_and_validates() {
     instance.handle(Event::Startup, now);
     let packet = datagram.packet(&buf);
     assert_eq!(
-        validate::validate(&instance.validation_params(), &packet),
+        validate::validate(instance.validation_params(), &packet),
         Ok(sent)
     );
     instance.receive(&packet, now).unwrap();
@@ -195,7 +195,7 @@ fn ipv6_advert_arrives_with_hop_limit_255_on_the_async_socket() {
     );
     let instance = Instance::new(config).unwrap();
     assert_eq!(
-        validate::validate(&instance.validation_params(), &datagram.packet(&buf)),
+        validate::validate(instance.validation_params(), &datagram.packet(&buf)),
         Ok(sent),
         "checksum over the IPv6 pseudo-header verifies"
     );
@@ -385,7 +385,7 @@ fn ipv4_unicast_advert_reaches_the_peer() {
     );
     let instance = Instance::new(config).unwrap();
     assert_eq!(
-        validate::validate(&instance.validation_params(), &datagram.packet(&buf)),
+        validate::validate(instance.validation_params(), &datagram.packet(&buf)),
         Ok(sent)
     );
 }

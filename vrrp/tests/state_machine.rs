@@ -807,3 +807,32 @@ fn invalid_configs_are_rejected() {
         ConfigError::FamilyMismatch(ip("fe80::1"))
     );
 }
+
+#[test]
+fn timer_settings_that_could_spin_or_overflow_are_rejected() {
+    let mut c = config(Version::V3, 100, Centiseconds(100));
+    c.gratuitous_refresh = Some(Duration::ZERO);
+    assert_eq!(
+        Instance::new(c.clone()).unwrap_err(),
+        ConfigError::GratuitousRefreshOutOfRange(Duration::ZERO)
+    );
+    c.gratuitous_refresh = Some(Duration::from_secs(1));
+    assert!(Instance::new(c.clone()).is_ok());
+    c.preempt_delay = Duration::MAX;
+    assert_eq!(
+        Instance::new(c).unwrap_err(),
+        ConfigError::PreemptDelayTooLong(Duration::MAX)
+    );
+}
+
+#[test]
+fn validation_params_follow_the_effective_priority() {
+    let c = Clock::new();
+    let mut inst = v3(255);
+    assert!(inst.validation_params().local_is_owner);
+    inst.handle(Event::PriorityChanged(100), c.ms(0));
+    assert!(
+        !inst.validation_params().local_is_owner,
+        "no longer the owner"
+    );
+}
