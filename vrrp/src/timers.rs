@@ -16,16 +16,18 @@ const NANOS_PER_256TH_SECOND: u64 = 3_906_250;
 /// VRRPv3 `Skew_Time = ((256 - Priority) * Master_Adver_Interval) / 256` centiseconds
 /// (RFC 5798 §6.1), truncating like the RFC's integer arithmetic.
 pub fn v3_skew_time(priority: u8, master_adver_interval: Centiseconds) -> Centiseconds {
-    let factor = 256 - u32::from(priority);
-    Centiseconds(factor * master_adver_interval.get() / 256)
+    // u64: no overflow for any u32 interval (valid ones are at most 4095 cs).
+    let factor = 256 - u64::from(priority);
+    let skew = factor * u64::from(master_adver_interval.get()) / 256;
+    Centiseconds(u32::try_from(skew).unwrap_or(u32::MAX))
 }
 
 /// VRRPv3 `Master_Down_Interval = (3 * Master_Adver_Interval) + Skew_time` centiseconds
 /// (RFC 5798 §6.1).
 pub fn v3_master_down_interval(priority: u8, master_adver_interval: Centiseconds) -> Centiseconds {
-    Centiseconds(
-        3 * master_adver_interval.get() + v3_skew_time(priority, master_adver_interval).get(),
-    )
+    let interval = u64::from(master_adver_interval.get());
+    let skew = u64::from(v3_skew_time(priority, master_adver_interval).get());
+    Centiseconds(u32::try_from(3 * interval + skew).unwrap_or(u32::MAX))
 }
 
 /// VRRPv2 `Skew_Time = (256 - Priority) / 256` seconds (RFC 3768 §6.1), exact.
@@ -181,6 +183,20 @@ mod tests {
         assert_eq!(
             skew_time(Version::V2, 100, i),
             Duration::from_micros(609_375)
+        );
+    }
+
+    /// Out-of-range intervals (never accepted by the config check) saturate instead of
+    /// overflowing.
+    #[test]
+    fn huge_intervals_do_not_overflow() {
+        assert_eq!(
+            v3_skew_time(0, Centiseconds(u32::MAX)),
+            Centiseconds(u32::MAX)
+        );
+        assert_eq!(
+            v3_master_down_interval(1, Centiseconds(u32::MAX)),
+            Centiseconds(u32::MAX)
         );
     }
 
