@@ -68,7 +68,11 @@ async fn run_async(config_path: std::path::PathBuf, config: config::Config) -> E
     let (tx, rx) = mpsc::channel(1024);
     let director = Director::new(config_path.clone(), config);
     let director_task = tokio::spawn(director.run(rx));
-    tokio::spawn(crate::control::server::serve(listener, socket_path.clone(), tx.clone()));
+    tokio::spawn(crate::control::server::serve(
+        listener,
+        socket_path.clone(),
+        tx.clone(),
+    ));
 
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),

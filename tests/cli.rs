@@ -1,3 +1,4 @@
+#![allow(clippy::expect_used, clippy::unwrap_used)] // tests fail loudly
 //! The `tandem` command as operators run it: `check`, `schema`, the shipped examples.
 
 use std::path::{Path, PathBuf};
@@ -18,7 +19,11 @@ fn check_prints_a_one_line_summary_and_exits_zero() {
         .arg(repo("conf/example.yaml"))
         .output()
         .expect("tandem runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         "configuration OK: 1 vrrp instances, 1 virtual servers, 3 real servers\n"
@@ -34,7 +39,11 @@ fn check_reports_every_error_with_file_line_column_and_exits_one() {
         "vrrp_instances:\n  - name: VI_1\n    interface: eth0\n    vrid: 300\n    priority: 0\n    advert_interval: 15ms\n    virtual_addresses: [10.0.0.1/24]\n    track_services: [{ name: nope }]\n",
     )
     .expect("write");
-    let out = tandem().args(["check", "-c"]).arg(&path).output().expect("tandem runs");
+    let out = tandem()
+        .args(["check", "-c"])
+        .arg(&path)
+        .output()
+        .expect("tandem runs");
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     let p = path.display();
@@ -59,7 +68,9 @@ fn check_of_a_missing_file_fails_clearly() {
         .output()
         .expect("tandem runs");
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).starts_with("/nonexistent/tandem.yaml: cannot read:"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).starts_with("/nonexistent/tandem.yaml: cannot read:")
+    );
 }
 
 #[test]
@@ -70,7 +81,11 @@ fn every_shipped_example_passes_check() {
     }
     assert!(files.len() >= 5);
     for file in files {
-        let out = tandem().args(["check", "-c"]).arg(&file).output().expect("tandem runs");
+        let out = tandem()
+            .args(["check", "-c"])
+            .arg(&file)
+            .output()
+            .expect("tandem runs");
         assert!(
             out.status.success(),
             "{} fails check: {}",
@@ -94,7 +109,12 @@ fn published_json_schema_is_up_to_date() {
     let vrid = &schema["$defs"]["VrrpInstance"]["properties"]["vrid"];
     assert_eq!(vrid["minimum"], 1, "{vrid}");
     assert_eq!(vrid["maximum"], 255, "{vrid}");
-    assert!(vrid["description"].as_str().unwrap_or("").contains("Virtual router id"));
+    assert!(
+        vrid["description"]
+            .as_str()
+            .unwrap_or("")
+            .contains("Virtual router id")
+    );
 }
 
 #[test]

@@ -1,3 +1,4 @@
+#![allow(clippy::expect_used, clippy::unwrap_used)] // tests fail loudly
 //! Every validation rule has a bad configuration in tests/config/bad/ whose trailing
 //! `# expect: LINE:COL: message` comments list exactly the errors `tandem check` must report,
 //! in order. Comments at the end keep the line numbers of the YAML above them honest.
@@ -20,12 +21,20 @@ fn every_bad_config_reports_exactly_its_located_errors() {
         .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
         .collect();
     files.sort();
-    assert!(files.len() >= 35, "expected the whole corpus, found {}", files.len());
+    assert!(
+        files.len() >= 35,
+        "expected the whole corpus, found {}",
+        files.len()
+    );
     let mut failures = Vec::new();
     for path in &files {
         let text = std::fs::read_to_string(path).expect("readable");
         let expected = expectations(&text);
-        assert!(!expected.is_empty(), "{} has no # expect: line", path.display());
+        assert!(
+            !expected.is_empty(),
+            "{} has no # expect: line",
+            path.display()
+        );
         let name = path.file_name().unwrap().to_string_lossy().to_string();
         let got: Vec<String> = match tandem::config::parse(&name, &text) {
             Ok(_) => vec!["<accepted>".to_string()],
@@ -33,7 +42,9 @@ fn every_bad_config_reports_exactly_its_located_errors() {
                 .iter()
                 .map(|e| {
                     let line = e.to_string();
-                    line.strip_prefix(&format!("{name}:")).unwrap_or(&line).to_string()
+                    line.strip_prefix(&format!("{name}:"))
+                        .unwrap_or(&line)
+                        .to_string()
                 })
                 .collect(),
         };

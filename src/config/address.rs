@@ -158,10 +158,7 @@ mod tests {
             "10.0.0.1/24".parse::<Cidr>().map(|c| c.to_string()),
             Ok("10.0.0.1/24".into())
         );
-        assert_eq!(
-            "10.0.0.1".parse::<Cidr>().map(|c| c.prefix_len),
-            Ok(32)
-        );
+        assert_eq!("10.0.0.1".parse::<Cidr>().map(|c| c.prefix_len), Ok(32));
         assert_eq!("fd00::1".parse::<Cidr>().map(|c| c.prefix_len), Ok(128));
         assert!("10.0.0.1/33".parse::<Cidr>().is_err());
         assert!("10.0.0.256/24".parse::<Cidr>().is_err());

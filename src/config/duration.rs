@@ -42,15 +42,15 @@ impl fmt::Display for ConfigDuration {
         if nanos == 0 {
             return f.write_str("0s");
         }
-        if nanos % 3_600_000_000_000 == 0 {
+        if nanos.is_multiple_of(3_600_000_000_000) {
             write!(f, "{}h", nanos / 3_600_000_000_000)
-        } else if nanos % 60_000_000_000 == 0 {
+        } else if nanos.is_multiple_of(60_000_000_000) {
             write!(f, "{}m", nanos / 60_000_000_000)
-        } else if nanos % 1_000_000_000 == 0 {
+        } else if nanos.is_multiple_of(1_000_000_000) {
             write!(f, "{}s", nanos / 1_000_000_000)
-        } else if nanos % 1_000_000 == 0 {
+        } else if nanos.is_multiple_of(1_000_000) {
             write!(f, "{}ms", nanos / 1_000_000)
-        } else if nanos % 1_000 == 0 {
+        } else if nanos.is_multiple_of(1_000) {
             write!(f, "{}us", nanos / 1_000)
         } else {
             write!(f, "{nanos}ns")
@@ -109,8 +109,7 @@ impl FromStr for ConfigDuration {
                 Some((w, f)) => (w, f),
                 None => (number, ""),
             };
-            if whole.is_empty() || frac.contains('.') || (number.contains('.') && frac.is_empty())
-            {
+            if whole.is_empty() || frac.contains('.') || (number.contains('.') && frac.is_empty()) {
                 return Err(err("malformed number"));
             }
             let whole: u128 = whole.parse().map_err(|_| err("number too large"))?;
@@ -124,7 +123,7 @@ impl FromStr for ConfigDuration {
                 let frac_value: u128 = frac.parse().map_err(|_| err("malformed number"))?;
                 let scale = 10u128.pow(frac.len() as u32);
                 let part = frac_value * unit_nanos;
-                if part % scale != 0 {
+                if !part.is_multiple_of(scale) {
                     return Err(err("finer than a nanosecond"));
                 }
                 nanos += part / scale;
@@ -194,7 +193,9 @@ mod tests {
     use super::*;
 
     fn p(s: &str) -> Duration {
-        s.parse::<ConfigDuration>().map(|d| d.0).unwrap_or(Duration::MAX)
+        s.parse::<ConfigDuration>()
+            .map(|d| d.0)
+            .unwrap_or(Duration::MAX)
     }
 
     #[test]
@@ -212,7 +213,18 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        for bad in ["", "10", "s", "1x", "1.s", ".5s", "1..5s", "-1s", "1.2.3s", "99999999999999999999999h"] {
+        for bad in [
+            "",
+            "10",
+            "s",
+            "1x",
+            "1.s",
+            ".5s",
+            "1..5s",
+            "-1s",
+            "1.2.3s",
+            "99999999999999999999999h",
+        ] {
             assert!(bad.parse::<ConfigDuration>().is_err(), "{bad:?} accepted");
         }
     }
@@ -220,7 +232,12 @@ mod tests {
     #[test]
     fn display_round_trips() {
         for s in ["0s", "10ms", "1s", "1500ms", "2m", "1h", "250us", "90s"] {
-            assert_eq!(s.parse::<ConfigDuration>().map(|d| d.to_string()).as_deref(), Ok(s));
+            assert_eq!(
+                s.parse::<ConfigDuration>()
+                    .map(|d| d.to_string())
+                    .as_deref(),
+                Ok(s)
+            );
         }
     }
 }

@@ -337,7 +337,7 @@ pub struct VirtualServer {
     /// Health check applied to every real server without its own `check`.
     #[serde(default)]
     #[garde(dive)]
-    pub check: Option<Check>,
+    pub check: Option<Box<Check>>,
     /// The real servers.
     #[serde(default)]
     #[garde(dive)]
@@ -375,7 +375,7 @@ pub struct RealServer {
     /// Health check for this real server (overrides the virtual server's `check`).
     #[serde(default)]
     #[garde(dive)]
-    pub check: Option<Check>,
+    pub check: Option<Box<Check>>,
 }
 
 fn default_weight() -> At<u32> {

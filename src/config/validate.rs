@@ -126,16 +126,16 @@ fn check_vrrp_instances(config: &Config, errors: &mut Errors) {
                 ));
             }
         }
-        if let Some(src) = &instance.source_address {
-            if src.is_ipv6() != ipv6 {
-                errors.push((
-                    src.pos,
-                    format!(
-                        "source address {} is not of the instance's address family",
-                        src.value
-                    ),
-                ));
-            }
+        if let Some(src) = &instance.source_address
+            && src.is_ipv6() != ipv6
+        {
+            errors.push((
+                src.pos,
+                format!(
+                    "source address {} is not of the instance's address family",
+                    src.value
+                ),
+            ));
         }
         if instance.accept_mode && *instance.version == 2 {
             errors.push((
@@ -159,10 +159,7 @@ fn check_vrrp_instances(config: &Config, errors: &mut Errors) {
             if !service_names.contains(t.name.as_str()) {
                 errors.push((
                     t.name.pos,
-                    format!(
-                        "track_services: no virtual server named {:?}",
-                        t.name.value
-                    ),
+                    format!("track_services: no virtual server named {:?}", t.name.value),
                 ));
             }
             first_occurrence(&mut tracked, t.name.as_str(), t.name.pos, errors, |first| {
@@ -185,20 +182,21 @@ fn check_advert_interval(instance: &VrrpInstance, errors: &mut Errors) {
     let interval = instance.advert_interval.get();
     let pos = instance.advert_interval.pos;
     match *instance.version {
-        2 => {
-            if interval.subsec_nanos() != 0 || interval < Duration::from_secs(1) || interval > Duration::from_secs(255) {
-                errors.push((
+        2 if (interval.subsec_nanos() != 0
+            || interval < Duration::from_secs(1)
+            || interval > Duration::from_secs(255)) =>
+        {
+            errors.push((
                     pos,
                     format!(
                         "advert_interval {} is invalid for VRRP version 2: whole seconds from 1s to 255s (RFC 3768 §5.3.7); use version: 3 for sub-second adverts",
                         instance.advert_interval.value
                     ),
                 ));
-            }
         }
         3 => {
             let nanos = interval.as_nanos();
-            if nanos % 10_000_000 != 0
+            if !nanos.is_multiple_of(10_000_000)
                 || interval < Duration::from_millis(10)
                 || interval > Duration::from_millis(40_950)
             {
@@ -291,18 +289,27 @@ fn check_virtual_servers(config: &Config, errors: &mut Errors) {
                             .to_string(),
                     ));
                 }
-                Some((ServiceKey::Address(addr.value, port.value, *vs.protocol), addr.pos))
+                Some((
+                    ServiceKey::Address(addr.value, port.value, *vs.protocol),
+                    addr.pos,
+                ))
             }
             (None, None, Some(mark)) => {
                 let v6 = vs.family.as_ref().is_some_and(|f| **f == Family::Inet6);
                 Some((ServiceKey::Fwmark(mark.value, v6), mark.pos))
             }
             (Some(addr), None, None) => {
-                errors.push((addr.pos, "virtual server needs a `port` with its `address`".into()));
+                errors.push((
+                    addr.pos,
+                    "virtual server needs a `port` with its `address`".into(),
+                ));
                 None
             }
             (None, Some(port), None) => {
-                errors.push((port.pos, "virtual server needs an `address` with its `port`".into()));
+                errors.push((
+                    port.pos,
+                    "virtual server needs an `address` with its `port`".into(),
+                ));
                 None
             }
             (None, None, None) => {
@@ -341,7 +348,11 @@ fn check_virtual_servers(config: &Config, errors: &mut Errors) {
 
         let mut reals = HashMap::new();
         for real in &vs.real_servers {
-            let port = real.port.as_ref().map(|p| p.value).or(vs.port.as_ref().map(|p| p.value));
+            let port = real
+                .port
+                .as_ref()
+                .map(|p| p.value)
+                .or(vs.port.as_ref().map(|p| p.value));
             first_occurrence(
                 &mut reals,
                 (real.address.value, port),
@@ -420,9 +431,24 @@ fn check_virtual_servers(config: &Config, errors: &mut Errors) {
 fn applies(kind: CheckKind) -> &'static [&'static str] {
     match kind {
         CheckKind::Tcp => &[],
-        CheckKind::Http => &["path", "method", "host", "expect_status", "body_regex", "digest", "headers"],
+        CheckKind::Http => &[
+            "path",
+            "method",
+            "host",
+            "expect_status",
+            "body_regex",
+            "digest",
+            "headers",
+        ],
         CheckKind::Https => &[
-            "path", "method", "host", "expect_status", "body_regex", "digest", "headers", "tls_verify",
+            "path",
+            "method",
+            "host",
+            "expect_status",
+            "body_regex",
+            "digest",
+            "headers",
+            "tls_verify",
         ],
         CheckKind::Dns => &["name", "qtype", "expect_rcode", "expect_answers"],
         CheckKind::Smtp => &["helo_name"],
@@ -436,10 +462,16 @@ fn check_check(check: &Check, errors: &mut Errors) {
     let interval = check.interval.get();
     let timeout = check.timeout.get();
     if interval.is_zero() {
-        errors.push((check.interval.pos, "check interval must be greater than 0".into()));
+        errors.push((
+            check.interval.pos,
+            "check interval must be greater than 0".into(),
+        ));
     }
     if timeout.is_zero() {
-        errors.push((check.timeout.pos, "check timeout must be greater than 0".into()));
+        errors.push((
+            check.timeout.pos,
+            "check timeout must be greater than 0".into(),
+        ));
     } else if timeout > interval && !interval.is_zero() {
         errors.push((
             check.timeout.pos,
@@ -463,25 +495,32 @@ fn check_check(check: &Check, errors: &mut Errors) {
         ("name", check.name.as_ref().map(|v| v.pos)),
         ("qtype", check.qtype.as_ref().map(|v| v.pos)),
         ("expect_rcode", check.expect_rcode.as_ref().map(|v| v.pos)),
-        ("expect_answers", check.expect_answers.as_ref().map(|v| v.pos)),
+        (
+            "expect_answers",
+            check.expect_answers.as_ref().map(|v| v.pos),
+        ),
         ("helo_name", check.helo_name.as_ref().map(|v| v.pos)),
         ("payload", check.payload.as_ref().map(|v| v.pos)),
         ("expect", check.expect.as_ref().map(|v| v.pos)),
         ("command", check.command.as_ref().map(|v| v.pos)),
-        ("dynamic_weight", check.dynamic_weight.as_ref().map(|v| v.pos)),
+        (
+            "dynamic_weight",
+            check.dynamic_weight.as_ref().map(|v| v.pos),
+        ),
     ];
     for (key, pos) in present {
-        if let Some(pos) = pos {
-            if !allowed.contains(&key) {
-                errors.push((pos, format!("`{key}` does not apply to a {kind} check")));
-            }
+        if let Some(pos) = pos
+            && !allowed.contains(&key)
+        {
+            errors.push((pos, format!("`{key}` does not apply to a {kind} check")));
         }
     }
 
     match kind {
-        CheckKind::Dns if check.name.is_none() => {
-            errors.push((check.kind.pos, "a dns check needs `name` (the name to query)".into()))
-        }
+        CheckKind::Dns if check.name.is_none() => errors.push((
+            check.kind.pos,
+            "a dns check needs `name` (the name to query)".into(),
+        )),
         CheckKind::Exec if check.command.is_none() => {
             errors.push((check.kind.pos, "an exec check needs `command`".into()))
         }
@@ -493,10 +532,13 @@ fn check_check(check: &Check, errors: &mut Errors) {
     if kind == CheckKind::Exec {
         check_argv(&check.command, "check.command", errors);
     }
-    if let Some(path) = &check.path {
-        if !path.starts_with('/') {
-            errors.push((path.pos, format!("check path {:?} must start with /", path.value)));
-        }
+    if let Some(path) = &check.path
+        && !path.starts_with('/')
+    {
+        errors.push((
+            path.pos,
+            format!("check path {:?} must start with /", path.value),
+        ));
     }
     if let Some(statuses) = &check.expect_status {
         for status in statuses.iter() {
@@ -518,21 +560,27 @@ fn check_check(check: &Check, errors: &mut Errors) {
             }
         }
     }
-    if let Some(re) = &check.body_regex {
-        if let Err(e) = regex_syntax_check(re) {
-            errors.push((re.pos, format!("body_regex: {e}")));
-        }
+    if let Some(re) = &check.body_regex
+        && let Err(e) = regex_syntax_check(re)
+    {
+        errors.push((re.pos, format!("body_regex: {e}")));
     }
-    if let Some(digest) = &check.digest {
-        if digest.len() != 32 || !digest.chars().all(|c| c.is_ascii_hexdigit()) {
-            errors.push((digest.pos, "digest must be an MD5 sum: 32 hex digits".into()));
-        }
+    if let Some(digest) = &check.digest
+        && (digest.len() != 32 || !digest.chars().all(|c| c.is_ascii_hexdigit()))
+    {
+        errors.push((
+            digest.pos,
+            "digest must be an MD5 sum: 32 hex digits".into(),
+        ));
     }
     for hexish in [&check.payload, &check.expect].into_iter().flatten() {
-        if let Some(hex) = hexish.strip_prefix("hex:") {
-            if hex.len() % 2 != 0 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-                errors.push((hexish.pos, "hex: value must be an even number of hex digits".into()));
-            }
+        if let Some(hex) = hexish.strip_prefix("hex:")
+            && (hex.len() % 2 != 0 || !hex.chars().all(|c| c.is_ascii_hexdigit()))
+        {
+            errors.push((
+                hexish.pos,
+                "hex: value must be an even number of hex digits".into(),
+            ));
         }
     }
 }

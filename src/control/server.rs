@@ -13,10 +13,10 @@ use crate::director::DirectorCommand;
 /// Binds the control socket. A stale socket file left by a killed daemon is replaced; a live
 /// daemon answering on it is an error (two daemons would fight over the VIPs).
 pub async fn bind(path: &Path) -> std::io::Result<UnixListener> {
-    if let Some(dir) = path.parent() {
-        if !dir.as_os_str().is_empty() {
-            std::fs::create_dir_all(dir)?;
-        }
+    if let Some(dir) = path.parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir)?;
     }
     if path.exists() {
         if UnixStream::connect(path).await.is_ok() {
@@ -64,7 +64,10 @@ fn director_is_gone(director: &mpsc::Sender<DirectorCommand>) -> bool {
     director.is_closed()
 }
 
-async fn handle(stream: UnixStream, director: mpsc::Sender<DirectorCommand>) -> std::io::Result<()> {
+async fn handle(
+    stream: UnixStream,
+    director: mpsc::Sender<DirectorCommand>,
+) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
     let mut reader = BufReader::new(read).take_line_limit();

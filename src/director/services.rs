@@ -67,7 +67,7 @@ impl ServiceState {
             .real_servers
             .iter()
             .map(|r| {
-                let check = r.check.clone().or_else(|| vs.check.clone());
+                let check = r.check.as_deref().or(vs.check.as_deref()).cloned();
                 let port = r
                     .port
                     .as_ref()
@@ -116,7 +116,9 @@ impl ServiceState {
     pub fn service_label(&self) -> String {
         let c = &self.config;
         match (&c.address, &c.port, &c.fwmark) {
-            (Some(a), Some(p), _) if a.is_ipv6() => format!("[{}]:{}/{}", a.value, p.value, c.protocol.value),
+            (Some(a), Some(p), _) if a.is_ipv6() => {
+                format!("[{}]:{}/{}", a.value, p.value, c.protocol.value)
+            }
             (Some(a), Some(p), _) => format!("{}:{}/{}", a.value, p.value, c.protocol.value),
             (_, _, Some(m)) => format!("fwmark:{}", m.value),
             _ => "?".to_string(),
@@ -127,7 +129,11 @@ impl ServiceState {
 impl ServiceTable {
     pub fn from_config(config: &Config) -> Self {
         ServiceTable {
-            services: config.virtual_servers.iter().map(ServiceState::from_config).collect(),
+            services: config
+                .virtual_servers
+                .iter()
+                .map(ServiceState::from_config)
+                .collect(),
         }
     }
 
@@ -145,11 +151,9 @@ impl ServiceTable {
                 continue;
             };
             for real in &mut service.reals {
-                if let Some(prev) = old
-                    .reals
-                    .iter()
-                    .find(|r| r.address == real.address && r.port == real.port && r.check == real.check)
-                {
+                if let Some(prev) = old.reals.iter().find(|r| {
+                    r.address == real.address && r.port == real.port && r.check == real.check
+                }) {
                     real.health = prev.health.clone();
                 }
             }

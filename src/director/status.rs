@@ -134,7 +134,11 @@ impl Status {
                     v.up_real_servers,
                     v.quorum,
                     if v.has_quorum { "" } else { " QUORUM LOST" },
-                    if v.sorry_server_active { " (sorry server)" } else { "" }
+                    if v.sorry_server_active {
+                        " (sorry server)"
+                    } else {
+                        ""
+                    }
                 );
                 for r in &v.real_servers {
                     let conns = match (r.active_connections, r.inactive_connections) {
@@ -149,8 +153,13 @@ impl Status {
                         r.weight,
                         r.state,
                         r.check,
-                        r.latency_ms.map(|l| format!(" {l:.1}ms")).unwrap_or_default(),
-                        r.reason.as_deref().map(|x| format!(" ({x})")).unwrap_or_default(),
+                        r.latency_ms
+                            .map(|l| format!(" {l:.1}ms"))
+                            .unwrap_or_default(),
+                        r.reason
+                            .as_deref()
+                            .map(|x| format!(" ({x})"))
+                            .unwrap_or_default(),
                         conns
                     );
                 }

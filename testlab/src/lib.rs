@@ -399,9 +399,13 @@ impl Lab {
                     .iter()
                     .position(|c| c.id() == pid)
                     .ok_or_else(|| LabError(format!("pid {pid} is not a lab process")))?;
-                if let Ok(Some(status)) = procs[pos].try_wait() {
-                    procs.remove(pos);
-                    return Ok(status.code());
+                if let Ok(Some(_)) = procs[pos].try_wait() {
+                    // Already reaped by try_wait; wait() returns the cached status at once.
+                    let mut child = procs.remove(pos);
+                    return child
+                        .wait()
+                        .map(|status| status.code())
+                        .map_err(|e| LabError(format!("wait for pid {pid}: {e}")));
                 }
             }
             if Instant::now() > deadline {
