@@ -6,6 +6,7 @@
 //! rules) are all collected in one run.
 
 mod address;
+mod alerts;
 mod duration;
 mod error;
 mod located;

@@ -15,6 +15,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::address::{Cidr, Endpoint};
+pub use super::alerts::Alerts;
 use super::duration::ConfigDuration;
 use super::located::At;
 
@@ -528,10 +529,6 @@ pub enum StatusSpec {
     Range(String),
 }
 
-/// Alert sinks (filled by the alerts work: SNMP traps, syslog).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, Validate, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Alerts {}
 
 macro_rules! keyword_enum {
     ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
