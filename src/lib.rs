@@ -9,3 +9,5 @@ pub mod control;
 pub mod daemon;
 pub mod director;
 pub mod logging;
+pub mod notify;
+pub mod vrrp;

@@ -1,17 +1,22 @@
 //! The director: the one task that owns the desired state. Configuration, VRRP instances,
-//! checkers and the control socket talk to it over channels; it decides and tells the
-//! dataplane. Keeping every decision in one task means no locks and a total order of events.
+//! link monitoring, checkers and the control socket talk to it over channels; it decides and
+//! tells the instances and the dataplane. Keeping every decision in one task means no locks
+//! and a total order of events.
 
 pub mod services;
 pub mod status;
+mod vrrp_control;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::{self, Config};
+use crate::vrrp::links::LinkChange;
+use crate::vrrp::{InstanceHandle, Transition};
 use services::ServiceTable;
-use status::{Status, VrrpInstanceStatus};
+use status::Status;
 
 /// What the director is asked to do.
 #[derive(Debug)]
@@ -25,6 +30,14 @@ pub enum DirectorCommand {
     Shutdown,
 }
 
+/// What tracking last told an instance, so only changes are sent.
+#[derive(Debug, Default, Clone, PartialEq)]
+struct TrackingSent {
+    link_up: Option<bool>,
+    fault: Option<bool>,
+    priority: Option<u8>,
+}
+
 /// The director's state.
 #[derive(Debug)]
 pub struct Director {
@@ -35,12 +48,23 @@ pub struct Director {
     reloads_ok: u64,
     reloads_failed: u64,
     last_reload_errors: Vec<String>,
+    instances: Vec<InstanceHandle>,
+    tracking_sent: HashMap<String, TrackingSent>,
+    links: HashMap<String, bool>,
+    transitions_tx: mpsc::UnboundedSender<Transition>,
+    transitions_rx: mpsc::UnboundedReceiver<Transition>,
+    links_rx: mpsc::Receiver<LinkChange>,
+    links_tx: mpsc::Sender<LinkChange>,
+    notifier: crate::notify::Notifier,
 }
 
 impl Director {
     pub fn new(config_path: PathBuf, config: Config) -> Self {
         let router_id = router_id(&config);
         let services = ServiceTable::from_config(&config);
+        let (transitions_tx, transitions_rx) = mpsc::unbounded_channel();
+        let (links_tx, links_rx) = mpsc::channel(256);
+        let notifier = crate::notify::Notifier::new(config.global.notify_timeout.get());
         Director {
             config_path,
             config,
@@ -49,20 +73,42 @@ impl Director {
             reloads_ok: 0,
             reloads_failed: 0,
             last_reload_errors: Vec::new(),
+            instances: Vec::new(),
+            tracking_sent: HashMap::new(),
+            links: HashMap::new(),
+            transitions_tx,
+            transitions_rx,
+            links_rx,
+            links_tx,
+            notifier,
         }
     }
 
     /// Runs until a Shutdown command arrives or every sender is gone.
     pub async fn run(mut self, mut commands: mpsc::Receiver<DirectorCommand>) {
-        while let Some(command) = commands.recv().await {
-            match command {
-                DirectorCommand::Reload => self.reload(),
-                DirectorCommand::Status(reply) => {
-                    let _ = reply.send(self.status());
+        if !self.config.vrrp_instances.is_empty() {
+            let links_tx = self.links_tx.clone();
+            tokio::spawn(async move {
+                if let Err(e) = crate::vrrp::links::monitor(links_tx).await {
+                    tracing::error!(error = %e, "cannot monitor links over rtnetlink; interface tracking is off");
                 }
-                DirectorCommand::Shutdown => break,
+            });
+        }
+        self.start_instances();
+        loop {
+            tokio::select! {
+                command = commands.recv() => match command {
+                    Some(DirectorCommand::Reload) => self.reload(),
+                    Some(DirectorCommand::Status(reply)) => {
+                        let _ = reply.send(self.status());
+                    }
+                    Some(DirectorCommand::Shutdown) | None => break,
+                },
+                Some(transition) = self.transitions_rx.recv() => self.on_transition(transition),
+                Some(change) = self.links_rx.recv() => self.on_link_change(change),
             }
         }
+        self.stop_instances().await;
         tracing::info!("director stopped");
     }
 
@@ -75,6 +121,7 @@ impl Director {
                 self.services.update_from_config(&new);
                 self.router_id = router_id(&new);
                 self.config = new;
+                self.reconcile_instances();
                 self.reloads_ok += 1;
                 self.last_reload_errors.clear();
                 tracing::info!(
@@ -111,30 +158,7 @@ impl Director {
             reloads_failed: self.reloads_failed,
             last_reload_errors: self.last_reload_errors.clone(),
             dataplane: self.config.dataplane.to_string(),
-            vrrp_instances: self
-                .config
-                .vrrp_instances
-                .iter()
-                .map(|i| VrrpInstanceStatus {
-                    name: i.name.value.clone(),
-                    interface: i.interface.value.clone(),
-                    vrid: u8::try_from(*i.vrid).unwrap_or(0),
-                    version: u8::try_from(*i.version).unwrap_or(0),
-                    state: "INIT".to_string(),
-                    priority: u8::try_from(*i.priority).unwrap_or(0),
-                    effective_priority: u8::try_from(*i.priority).unwrap_or(0),
-                    advert_interval_ms: i.advert_interval.get().as_millis() as u64,
-                    master_address: None,
-                    virtual_addresses: i.virtual_addresses.iter().map(|a| a.to_string()).collect(),
-                    sync_group: self
-                        .config
-                        .sync_groups
-                        .iter()
-                        .find(|g| g.instances.iter().any(|m| m.value == i.name.value))
-                        .map(|g| g.name.value.clone()),
-                    counters: Default::default(),
-                })
-                .collect(),
+            vrrp_instances: self.vrrp_status(),
             virtual_servers: self.services.status(),
         }
     }

@@ -42,6 +42,9 @@ pub struct VrrpInstanceStatus {
     /// Counters (adverts sent/received, drops by reason, transitions).
     #[serde(default)]
     pub counters: std::collections::BTreeMap<String, u64>,
+    /// Why the instance is not running (interface missing, no address), if so.
+    #[serde(default)]
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -239,6 +239,33 @@ impl Counters {
         *counter = counter.saturating_add(1);
     }
 
+    /// Every counter with a stable snake_case name (for status output and metrics labels).
+    pub fn entries(&self) -> [(&'static str, u64); 21] {
+        [
+            ("adverts_received", self.adverts_received),
+            ("adverts_sent", self.adverts_sent),
+            ("priority_zero_received", self.priority_zero_received),
+            ("priority_zero_sent", self.priority_zero_sent),
+            ("become_master", self.become_master),
+            ("bad_ttl", self.bad_ttl),
+            ("version_mismatch", self.version_mismatch),
+            ("unknown_type", self.unknown_type),
+            ("truncated", self.truncated),
+            ("address_count_mismatch", self.address_count_mismatch),
+            ("bad_checksum", self.bad_checksum),
+            ("vrid_mismatch", self.vrid_mismatch),
+            ("local_is_owner", self.local_is_owner),
+            ("invalid_interval", self.invalid_interval),
+            ("interval_mismatch", self.interval_mismatch),
+            ("auth_type_mismatch", self.auth_type_mismatch),
+            ("auth_failure", self.auth_failure),
+            ("address_list_mismatch", self.address_list_mismatch),
+            ("family_mismatch", self.family_mismatch),
+            ("from_self", self.from_self),
+            ("malformed", self.malformed),
+        ]
+    }
+
     /// Total packets dropped, all reasons.
     pub fn dropped(&self) -> u64 {
         [

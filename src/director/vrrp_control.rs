@@ -1,0 +1,245 @@
+//! The director's side of VRRP: starting and stopping instance tasks, turning link and service
+//! state into tracking commands (priority, fault), sync groups, and reporting transitions.
+
+use std::collections::BTreeMap;
+
+use tandem_vrrp::State;
+
+use super::status::VrrpInstanceStatus;
+use super::{Director, TrackingSent};
+use crate::vrrp::links::LinkChange;
+use crate::vrrp::{self, InstanceCommand, Transition, tracking};
+
+impl Director {
+    pub(super) fn start_instances(&mut self) {
+        for spec in vrrp::specs(&self.config) {
+            self.instances.push(vrrp::spawn(spec, self.transitions_tx.clone()));
+        }
+        self.recompute_tracking();
+    }
+
+    pub(super) async fn stop_instances(&mut self) {
+        let stops: Vec<_> = self.instances.drain(..).map(|h| h.shutdown()).collect();
+        futures::future::join_all(stops).await;
+    }
+
+    /// After a reload: instances whose parameters are unchanged keep running untouched (no
+    /// flap); changed or removed ones are stopped (releasing their VIPs), new ones started.
+    pub(super) fn reconcile_instances(&mut self) {
+        let wanted = vrrp::specs(&self.config);
+        let mut keep = Vec::new();
+        for handle in self.instances.drain(..) {
+            if wanted.iter().any(|w| *w == handle.spec) {
+                keep.push(handle);
+            } else {
+                tracing::info!(instance = %handle.spec.name, "VRRP instance changed or removed by reload; stopping it");
+                self.tracking_sent.remove(&handle.spec.name);
+                tokio::spawn(handle.shutdown());
+            }
+        }
+        for spec in wanted {
+            if !keep.iter().any(|h| h.spec == spec) {
+                tracing::info!(instance = %spec.name, "starting VRRP instance");
+                keep.push(vrrp::spawn(spec, self.transitions_tx.clone()));
+            }
+        }
+        self.instances = keep;
+        self.recompute_tracking();
+    }
+
+    pub(super) fn on_link_change(&mut self, change: LinkChange) {
+        let previous = self.links.insert(change.ifname.clone(), change.up);
+        if previous != Some(change.up) {
+            let tracked = self.config.vrrp_instances.iter().any(|i| {
+                i.interface.value == change.ifname
+                    || i.track_interfaces.iter().any(|t| t.name.value == change.ifname)
+            });
+            if tracked && previous.is_some() {
+                tracing::info!(event = "link", interface = %change.ifname, up = change.up, "tracked interface changed state");
+            }
+            self.recompute_tracking();
+        }
+    }
+
+    /// Whether an interface is known to be down (unknown = not down: never fault an instance
+    /// on missing information).
+    fn link_down(&self, ifname: &str) -> bool {
+        self.links.get(ifname) == Some(&false)
+    }
+
+    /// Failed tracked objects' weights of one instance.
+    fn failed_weights(&self, name: &str) -> Vec<i32> {
+        let Some(cfg) = self.config.vrrp_instances.iter().find(|i| i.name.value == name) else {
+            return Vec::new();
+        };
+        let mut weights: Vec<i32> = cfg
+            .track_interfaces
+            .iter()
+            .filter(|t| self.link_down(&t.name))
+            .map(|t| *t.weight)
+            .collect();
+        for t in &cfg.track_services {
+            let lost = self
+                .services
+                .services
+                .iter()
+                .any(|s| s.config.name.value == t.name.value && !s.has_quorum);
+            if lost {
+                weights.push(*t.weight);
+            }
+        }
+        weights
+    }
+
+    /// An instance's own fault: its interface is down or a weight-0 tracked object failed.
+    fn own_fault(&self, name: &str) -> bool {
+        let Some(cfg) = self.config.vrrp_instances.iter().find(|i| i.name.value == name) else {
+            return false;
+        };
+        self.link_down(&cfg.interface) || tracking::faulted(self.failed_weights(name))
+    }
+
+    /// Recomputes every instance's link, fault and priority and sends what changed.
+    pub(super) fn recompute_tracking(&mut self) {
+        let mut commands = Vec::new();
+        for handle in &self.instances {
+            let name = &handle.spec.name;
+            let weights = self.failed_weights(name);
+            let group_fault = self
+                .config
+                .sync_groups
+                .iter()
+                .filter(|g| g.instances.iter().any(|m| m.value == *name))
+                .flat_map(|g| g.instances.iter())
+                .filter(|m| m.value != *name)
+                .any(|m| self.own_fault(&m.value));
+            let wanted = TrackingSent {
+                link_up: self.links.get(&handle.spec.interface).copied(),
+                fault: Some(tracking::faulted(weights.iter().copied()) || group_fault),
+                priority: Some(tracking::effective_priority(
+                    handle.spec.priority,
+                    weights.iter().copied().filter(|w| *w != 0),
+                )),
+            };
+            let sent = self.tracking_sent.get(name).cloned().unwrap_or(TrackingSent {
+                link_up: None,
+                fault: Some(false),
+                priority: Some(handle.spec.priority),
+            });
+            if wanted.link_up.is_some() && wanted.link_up != sent.link_up {
+                // The first report of an up link is not news to an instance that assumed it.
+                if !(sent.link_up.is_none() && wanted.link_up == Some(true)) {
+                    commands.push((handle.commands.clone(), InstanceCommand::Link(wanted.link_up == Some(true))));
+                }
+            }
+            if wanted.fault != sent.fault {
+                commands.push((handle.commands.clone(), InstanceCommand::TrackFault(wanted.fault == Some(true))));
+            }
+            if wanted.priority != sent.priority {
+                if let Some(p) = wanted.priority {
+                    tracing::info!(instance = %name, vrid = handle.spec.vrid, priority = p, configured = handle.spec.priority, "tracking changed the effective priority");
+                    commands.push((handle.commands.clone(), InstanceCommand::Priority(p)));
+                }
+            }
+            self.tracking_sent.insert(name.clone(), wanted);
+        }
+        for (tx, command) in commands {
+            if let Err(e) = tx.try_send(command) {
+                tracing::error!(error = %e, "VRRP instance command queue full or closed");
+            }
+        }
+    }
+
+    pub(super) fn on_transition(&mut self, t: Transition) {
+        tracing::info!(
+            event = "vrrp_transition",
+            instance = %t.instance,
+            vrid = t.vrid,
+            version = t.version,
+            from = %t.from,
+            to = %t.to,
+            reason = %t.reason,
+            priority = t.priority,
+            master = %t.master.map(|m| m.to_string()).unwrap_or_default(),
+            "VRRP {} {} -> {} ({})",
+            t.instance,
+            t.from,
+            t.to,
+            t.reason
+        );
+        // Sync groups: a member entering or leaving FAULT changes its peers' group fault.
+        if matches!(t.to, State::Fault) || matches!(t.from, State::Fault) {
+            self.recompute_tracking();
+        }
+        self.run_vrrp_notify(&t);
+    }
+
+    fn run_vrrp_notify(&self, t: &Transition) {
+        let Some(cfg) = self.config.vrrp_instances.iter().find(|i| i.name.value == t.instance) else {
+            return;
+        };
+        let argv = match t.to {
+            State::Master => cfg.notify.master.as_ref(),
+            State::Backup => cfg.notify.backup.as_ref(),
+            State::Fault => cfg.notify.fault.as_ref(),
+            State::Initialize => cfg.notify.stop.as_ref(),
+            _ => None,
+        };
+        let Some(argv) = argv else {
+            return;
+        };
+        self.notifier.run(
+            format!("vrrp:{}", t.instance),
+            argv.value.clone(),
+            vec![
+                ("TANDEM_INSTANCE".into(), t.instance.clone()),
+                ("TANDEM_STATE".into(), t.to.to_string()),
+                ("TANDEM_PREVIOUS_STATE".into(), t.from.to_string()),
+                ("TANDEM_PRIORITY".into(), t.priority.to_string()),
+                ("TANDEM_VRID".into(), t.vrid.to_string()),
+                ("TANDEM_REASON".into(), t.reason.to_string()),
+            ],
+        );
+    }
+
+    pub(super) fn vrrp_status(&self) -> Vec<VrrpInstanceStatus> {
+        self.config
+            .vrrp_instances
+            .iter()
+            .map(|cfg| {
+                let handle = self.instances.iter().find(|h| h.spec.name == cfg.name.value);
+                let snap = handle.and_then(|h| h.snapshot());
+                let mut counters = BTreeMap::new();
+                if let Some(s) = &snap {
+                    for (name, value) in s.counters.entries() {
+                        counters.insert(name.to_string(), value);
+                    }
+                    counters.insert("packets_dropped".into(), s.counters.dropped());
+                }
+                let priority = u8::try_from(*cfg.priority).unwrap_or(0);
+                VrrpInstanceStatus {
+                    name: cfg.name.value.clone(),
+                    interface: cfg.interface.value.clone(),
+                    vrid: u8::try_from(*cfg.vrid).unwrap_or(0),
+                    version: u8::try_from(*cfg.version).unwrap_or(0),
+                    state: snap.as_ref().map(|s| s.state.to_string()).unwrap_or_else(|| "INIT".into()),
+                    priority,
+                    effective_priority: snap.as_ref().map(|s| s.effective_priority).unwrap_or(priority),
+                    advert_interval_ms: cfg.advert_interval.get().as_millis() as u64,
+                    master_address: snap.as_ref().and_then(|s| {
+                        if s.state == State::Master { s.primary } else { s.master }
+                    }).map(|a| a.to_string()),
+                    virtual_addresses: cfg.virtual_addresses.iter().map(|a| a.to_string()).collect(),
+                    sync_group: self
+                        .config
+                        .sync_groups
+                        .iter()
+                        .find(|g| g.instances.iter().any(|m| m.value == cfg.name.value))
+                        .map(|g| g.name.value.clone()),
+                    counters,
+                    error: snap.and_then(|s| s.error),
+                }
+            })
+            .collect()
+    }
+}
