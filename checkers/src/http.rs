@@ -9,11 +9,14 @@
 use std::collections::HashMap;
 use std::error::Error as _;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Mutex, Once};
+use std::sync::{Arc, Mutex, Once, OnceLock};
 
 use md5::{Digest, Md5};
 use regex::bytes::Regex;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
 
 use crate::checker::{BuildError, Checker, DownReason, Failure, ProbeFuture, Target, Up, timed};
 
@@ -179,11 +182,9 @@ impl HttpSpec {
             host_is_name,
             clients: Mutex::new(HashMap::new()),
         };
-        // Building once here surfaces TLS/client errors at registration, not at probe time.
-        checker
-            .client_builder()
-            .build()
-            .map_err(BuildError::HttpClient)?;
+        // Loading the trust store here surfaces TLS errors at registration, not at probe time
+        // (headers were validated above; the client itself is built on the first probe).
+        tls_config(self.tls_verify)?;
         Ok(checker)
     }
 }
@@ -208,7 +209,7 @@ impl HttpChecker {
         spec.build()
     }
 
-    fn client_builder(&self) -> reqwest::ClientBuilder {
+    fn client_builder(&self) -> Result<reqwest::ClientBuilder, BuildError> {
         install_crypto_provider();
         let mut builder = reqwest::Client::builder()
             .no_proxy()
@@ -217,11 +218,11 @@ impl HttpChecker {
             .http1_only()
             .user_agent(concat!("tandem-checkers/", env!("CARGO_PKG_VERSION")))
             .default_headers(self.headers.clone())
-            .tls_danger_accept_invalid_certs(!self.spec.tls_verify);
+            .tls_backend_preconfigured(tls_config(self.spec.tls_verify)?);
         if let Some(source) = self.spec.source {
             builder = builder.local_address(source);
         }
-        builder
+        Ok(builder)
     }
 
     fn client_for(&self, addr: SocketAddr) -> Result<reqwest::Client, Failure> {
@@ -232,7 +233,9 @@ impl HttpChecker {
         if let Some(client) = clients.get(&addr) {
             return Ok(client.clone());
         }
-        let mut builder = self.client_builder();
+        let mut builder = self
+            .client_builder()
+            .map_err(|e| Failure::new(DownReason::Tls, e.to_string()))?;
         if let (true, Some(host)) = (self.host_is_name, &self.spec.host) {
             builder = builder.resolve(host, addr);
         }
@@ -314,6 +317,94 @@ impl HttpChecker {
             }
         }
         Ok(Up::default())
+    }
+}
+
+/// The TLS client configuration shared by every HTTPS check with the same `tls_verify`.
+///
+/// Built once per process: loading the system trust store costs milliseconds, which for
+/// thousands of checks (one HTTP client each) would dominate start-up. Session resumption is off
+/// so every probe does a full handshake and verifies the certificate it is served today (a
+/// resumed TLS 1.3 session skips certificate verification, hiding an expired certificate).
+fn tls_config(verify: bool) -> Result<rustls::ClientConfig, BuildError> {
+    static VERIFYING: OnceLock<Result<rustls::ClientConfig, String>> = OnceLock::new();
+    static ACCEPTING: OnceLock<Result<rustls::ClientConfig, String>> = OnceLock::new();
+    let cell = if verify { &VERIFYING } else { &ACCEPTING };
+    cell.get_or_init(|| {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verifier: Arc<dyn ServerCertVerifier> = if verify {
+            Arc::new(
+                rustls_platform_verifier::Verifier::new(Arc::clone(&provider))
+                    .map_err(|e| format!("system trust store: {e}"))?,
+            )
+        } else {
+            Arc::new(AcceptAnyCertificate(Arc::clone(&provider)))
+        };
+        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .dangerous()
+            .with_custom_certificate_verifier(verifier)
+            .with_no_client_auth();
+        config.resumption = rustls::client::Resumption::disabled();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(config)
+    })
+    .clone()
+    .map_err(|message| BuildError::Invalid {
+        field: "tls",
+        message,
+    })
+}
+
+/// `tls_verify: false`: any certificate is accepted (a real server's self-signed one), but the
+/// handshake signatures are still checked, so the session is at least bound to the key the
+/// server presented.
+#[derive(Debug)]
+struct AcceptAnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
     }
 }
 

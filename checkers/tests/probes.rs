@@ -313,11 +313,13 @@ fn udp_reply_expected_bytes_refused_and_silence() {
             expect: Some(b"PONG".to_vec()),
             ..any.clone()
         };
+        tokio::time::sleep(common::UDP_SPACING).await;
         assert_up(&probe(CheckSpec::Udp(pong), rs(9000)).await);
         let nope = UdpSpec {
             expect: Some(b"NOPE".to_vec()),
             ..any.clone()
         };
+        tokio::time::sleep(common::UDP_SPACING).await;
         assert_down(
             &probe(CheckSpec::Udp(nope), rs(9000)).await,
             DownReason::Protocol,

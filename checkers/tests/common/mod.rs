@@ -14,6 +14,8 @@ use tandem_testlab::{Host, Lab, require_root, require_tool, wait_until};
 
 pub const DIR_IP: &str = "10.77.0.1";
 pub const RS_IP: &str = "10.77.0.2";
+/// Pause between two probes of the socat UDP responder.
+pub const UDP_SPACING: Duration = Duration::from_millis(400);
 
 pub fn rs(port: u16) -> tandem_checkers::Target {
     tandem_checkers::Target::new(SocketAddr::new(RS_IP.parse().unwrap(), port))
@@ -314,7 +316,8 @@ http {{
         self.wait_listening("tcp", 2526, "socat 554 responder");
     }
 
-    /// Starts a UDP responder on 9000 answering every datagram with `PONG`.
+    /// Starts a UDP responder on 9000 answering every datagram with `PONG`. Probes must be spaced
+    /// by [`UDP_SPACING`]: a datagram arriving while the previous child lingers can be swallowed.
     pub fn start_udp_echo(&self) {
         require_tool("socat", "socat");
         self.lab
@@ -322,6 +325,9 @@ http {{
                 &self.rs,
                 &[
                     "socat",
+                    // socat forks a child per datagram and the child shares the socket until it
+                    // exits: keep its linger short (tests space their probes wider).
+                    "-t0.05",
                     &format!("UDP4-RECVFROM:9000,bind={RS_IP},fork"),
                     "SYSTEM:echo PONG",
                 ],
