@@ -46,6 +46,8 @@ enum Command {
     },
     /// Print the JSON Schema of the configuration file.
     Schema,
+    /// Show a director pair failing over, in network namespaces (needs root).
+    Demo,
 }
 
 /// Log output format.
@@ -62,6 +64,7 @@ pub fn main() -> ExitCode {
         Command::Run { config, log_format } => crate::daemon::run(&config, log_format),
         Command::Check { config } => check(&config),
         Command::Status { socket, json } => crate::control::client::status(&socket, json),
+        Command::Demo => crate::demo::run(),
         Command::Schema => {
             print!("{}", config::json_schema());
             ExitCode::SUCCESS

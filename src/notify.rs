@@ -55,7 +55,8 @@ impl Notifier {
             tx
         });
         if sender.try_send(Job { argv, env }).is_err() {
-            self.dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.dropped
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             tracing::warn!(key = %key, "notify queue full; command dropped");
         }
     }
@@ -92,7 +93,9 @@ async fn run_one(key: &str, job: Job, timeout: Duration) {
         Ok(Ok(status)) => {
             tracing::warn!(key = %key, program = %program, status = %status, "notify command failed");
         }
-        Ok(Err(e)) => tracing::warn!(key = %key, program = %program, error = %e, "notify command wait failed"),
+        Ok(Err(e)) => {
+            tracing::warn!(key = %key, program = %program, error = %e, "notify command wait failed")
+        }
         Err(_) => {
             // Kill the whole process group: a script's children must not outlive it.
             if let Some(pid) = child.id() {
@@ -141,7 +144,10 @@ mod tests {
                 assert_eq!(text, "MASTER1\nMASTER2\n");
                 break;
             }
-            assert!(std::time::Instant::now() < deadline, "notify commands did not run: {text:?}");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "notify commands did not run: {text:?}"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let _ = std::fs::remove_dir_all(&dir);

@@ -529,7 +529,6 @@ pub enum StatusSpec {
     Range(String),
 }
 
-
 macro_rules! keyword_enum {
     ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$doc])*

@@ -13,7 +13,8 @@ use crate::vrrp::{self, InstanceCommand, Transition, tracking};
 impl Director {
     pub(super) fn start_instances(&mut self) {
         for spec in vrrp::specs(&self.config) {
-            self.instances.push(vrrp::spawn(spec, self.transitions_tx.clone()));
+            self.instances
+                .push(vrrp::spawn(spec, self.transitions_tx.clone()));
         }
         self.recompute_tracking();
     }
@@ -52,7 +53,9 @@ impl Director {
         if previous != Some(change.up) {
             let tracked = self.config.vrrp_instances.iter().any(|i| {
                 i.interface.value == change.ifname
-                    || i.track_interfaces.iter().any(|t| t.name.value == change.ifname)
+                    || i.track_interfaces
+                        .iter()
+                        .any(|t| t.name.value == change.ifname)
             });
             if tracked && previous.is_some() {
                 tracing::info!(event = "link", interface = %change.ifname, up = change.up, "tracked interface changed state");
@@ -69,7 +72,12 @@ impl Director {
 
     /// Failed tracked objects' weights of one instance.
     fn failed_weights(&self, name: &str) -> Vec<i32> {
-        let Some(cfg) = self.config.vrrp_instances.iter().find(|i| i.name.value == name) else {
+        let Some(cfg) = self
+            .config
+            .vrrp_instances
+            .iter()
+            .find(|i| i.name.value == name)
+        else {
             return Vec::new();
         };
         let mut weights: Vec<i32> = cfg
@@ -93,7 +101,12 @@ impl Director {
 
     /// An instance's own fault: its interface is down or a weight-0 tracked object failed.
     fn own_fault(&self, name: &str) -> bool {
-        let Some(cfg) = self.config.vrrp_instances.iter().find(|i| i.name.value == name) else {
+        let Some(cfg) = self
+            .config
+            .vrrp_instances
+            .iter()
+            .find(|i| i.name.value == name)
+        else {
             return false;
         };
         self.link_down(&cfg.interface) || tracking::faulted(self.failed_weights(name))
@@ -121,19 +134,29 @@ impl Director {
                     weights.iter().copied().filter(|w| *w != 0),
                 )),
             };
-            let sent = self.tracking_sent.get(name).cloned().unwrap_or(TrackingSent {
-                link_up: None,
-                fault: Some(false),
-                priority: Some(handle.spec.priority),
-            });
+            let sent = self
+                .tracking_sent
+                .get(name)
+                .cloned()
+                .unwrap_or(TrackingSent {
+                    link_up: None,
+                    fault: Some(false),
+                    priority: Some(handle.spec.priority),
+                });
             if wanted.link_up.is_some() && wanted.link_up != sent.link_up {
                 // The first report of an up link is not news to an instance that assumed it.
                 if !(sent.link_up.is_none() && wanted.link_up == Some(true)) {
-                    commands.push((handle.commands.clone(), InstanceCommand::Link(wanted.link_up == Some(true))));
+                    commands.push((
+                        handle.commands.clone(),
+                        InstanceCommand::Link(wanted.link_up == Some(true)),
+                    ));
                 }
             }
             if wanted.fault != sent.fault {
-                commands.push((handle.commands.clone(), InstanceCommand::TrackFault(wanted.fault == Some(true))));
+                commands.push((
+                    handle.commands.clone(),
+                    InstanceCommand::TrackFault(wanted.fault == Some(true)),
+                ));
             }
             if wanted.priority != sent.priority {
                 if let Some(p) = wanted.priority {
@@ -175,7 +198,12 @@ impl Director {
     }
 
     fn run_vrrp_notify(&self, t: &Transition) {
-        let Some(cfg) = self.config.vrrp_instances.iter().find(|i| i.name.value == t.instance) else {
+        let Some(cfg) = self
+            .config
+            .vrrp_instances
+            .iter()
+            .find(|i| i.name.value == t.instance)
+        else {
             return;
         };
         let argv = match t.to {
@@ -207,7 +235,10 @@ impl Director {
             .vrrp_instances
             .iter()
             .map(|cfg| {
-                let handle = self.instances.iter().find(|h| h.spec.name == cfg.name.value);
+                let handle = self
+                    .instances
+                    .iter()
+                    .find(|h| h.spec.name == cfg.name.value);
                 let snap = handle.and_then(|h| h.snapshot());
                 let mut counters = BTreeMap::new();
                 if let Some(s) = &snap {
@@ -222,14 +253,31 @@ impl Director {
                     interface: cfg.interface.value.clone(),
                     vrid: u8::try_from(*cfg.vrid).unwrap_or(0),
                     version: u8::try_from(*cfg.version).unwrap_or(0),
-                    state: snap.as_ref().map(|s| s.state.to_string()).unwrap_or_else(|| "INIT".into()),
+                    state: snap
+                        .as_ref()
+                        .map(|s| s.state.to_string())
+                        .unwrap_or_else(|| "INIT".into()),
                     priority,
-                    effective_priority: snap.as_ref().map(|s| s.effective_priority).unwrap_or(priority),
+                    effective_priority: snap
+                        .as_ref()
+                        .map(|s| s.effective_priority)
+                        .unwrap_or(priority),
                     advert_interval_ms: cfg.advert_interval.get().as_millis() as u64,
-                    master_address: snap.as_ref().and_then(|s| {
-                        if s.state == State::Master { s.primary } else { s.master }
-                    }).map(|a| a.to_string()),
-                    virtual_addresses: cfg.virtual_addresses.iter().map(|a| a.to_string()).collect(),
+                    master_address: snap
+                        .as_ref()
+                        .and_then(|s| {
+                            if s.state == State::Master {
+                                s.primary
+                            } else {
+                                s.master
+                            }
+                        })
+                        .map(|a| a.to_string()),
+                    virtual_addresses: cfg
+                        .virtual_addresses
+                        .iter()
+                        .map(|a| a.to_string())
+                        .collect(),
                     sync_group: self
                         .config
                         .sync_groups

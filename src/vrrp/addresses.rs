@@ -81,7 +81,11 @@ fn address_of(message: &AddressMessage) -> Option<IpAddr> {
 /// Addresses on interface `index`, in kernel order.
 pub async fn addresses(handle: &Handle, index: u32) -> Result<Vec<IpAddr>, rtnetlink::Error> {
     let mut out = Vec::new();
-    let mut stream = handle.address().get().set_link_index_filter(index).execute();
+    let mut stream = handle
+        .address()
+        .get()
+        .set_link_index_filter(index)
+        .execute();
     while let Some(message) = stream.try_next().await? {
         if message.header.index == index {
             out.extend(address_of(&message));

@@ -52,7 +52,11 @@ impl InstanceSpec {
             name: cfg.name.value.clone(),
             interface: cfg.interface.value.clone(),
             vrid: u8::try_from(*cfg.vrid).unwrap_or(1),
-            version: if *cfg.version == 2 { Version::V2 } else { Version::V3 },
+            version: if *cfg.version == 2 {
+                Version::V2
+            } else {
+                Version::V3
+            },
             priority: u8::try_from(*cfg.priority).unwrap_or(100),
             // Validated: v3 in 10 ms steps, v2 in whole seconds.
             advert_interval: Centiseconds((interval.as_millis() / 10) as u32),
@@ -110,7 +114,11 @@ async fn setup(spec: &InstanceSpec) -> Result<Io, String> {
                     format!(
                         "interface {} has no {} address to send adverts from",
                         spec.interface,
-                        if spec.ipv6() { "IPv6 link-local" } else { "IPv4" }
+                        if spec.ipv6() {
+                            "IPv6 link-local"
+                        } else {
+                            "IPv4"
+                        }
                     )
                 },
             )?
@@ -303,10 +311,18 @@ impl Shell<'_> {
             match action {
                 Action::SendAdvert(advert) => {
                     let result = if spec.unicast_peers.is_empty() {
-                        self.io.socket.get_ref().send_advert_multicast(&advert).map(|_| ())
+                        self.io
+                            .socket
+                            .get_ref()
+                            .send_advert_multicast(&advert)
+                            .map(|_| ())
                     } else {
                         spec.unicast_peers.iter().try_for_each(|peer| {
-                            self.io.socket.get_ref().send_advert(&advert, *peer).map(|_| ())
+                            self.io
+                                .socket
+                                .get_ref()
+                                .send_advert(&advert, *peer)
+                                .map(|_| ())
                         })
                     };
                     if let Err(e) = result {
@@ -316,7 +332,9 @@ impl Shell<'_> {
                 Action::AddVirtualAddresses(addrs) => {
                     for addr in addrs {
                         let cidr = spec.cidr_of(addr);
-                        if let Err(e) = addresses::add(&self.io.netlink, self.io.ifindex, &cidr).await {
+                        if let Err(e) =
+                            addresses::add(&self.io.netlink, self.io.ifindex, &cidr).await
+                        {
                             tracing::error!(instance = %spec.name, vip = %cidr, error = %e, "cannot add virtual address");
                         }
                     }
@@ -325,14 +343,19 @@ impl Shell<'_> {
                     self.second_garp = None;
                     for addr in addrs {
                         let cidr = spec.cidr_of(addr);
-                        if let Err(e) = addresses::remove(&self.io.netlink, self.io.ifindex, &cidr).await {
+                        if let Err(e) =
+                            addresses::remove(&self.io.netlink, self.io.ifindex, &cidr).await
+                        {
                             tracing::error!(instance = %spec.name, vip = %cidr, error = %e, "cannot remove virtual address");
                         }
                     }
                 }
                 Action::SendGratuitous(addrs) => {
                     self.gratuitous(&addrs);
-                    if !spec.garp_delay.is_zero() && self.second_garp.is_none() && instance.state() == State::Master {
+                    if !spec.garp_delay.is_zero()
+                        && self.second_garp.is_none()
+                        && instance.state() == State::Master
+                    {
                         self.second_garp = Some(Instant::now() + spec.garp_delay);
                     }
                 }
@@ -345,7 +368,11 @@ impl Shell<'_> {
                         to,
                         reason,
                         priority: instance.effective_priority(),
-                        master: if to == State::Master { Some(self.io.primary) } else { instance.master_address() },
+                        master: if to == State::Master {
+                            Some(self.io.primary)
+                        } else {
+                            instance.master_address()
+                        },
                     });
                 }
                 other => {
@@ -362,9 +389,10 @@ impl Shell<'_> {
             for addr in addrs {
                 let result = match (addr, self.io.primary) {
                     (IpAddr::V4(v4), _) => self.io.frames.send_frame(&gratuitous_arp(mac, *v4)),
-                    (IpAddr::V6(v6), IpAddr::V6(link_local)) => {
-                        self.io.frames.send_frame(&unsolicited_na(mac, link_local, *v6, false))
-                    }
+                    (IpAddr::V6(v6), IpAddr::V6(link_local)) => self
+                        .io
+                        .frames
+                        .send_frame(&unsolicited_na(mac, link_local, *v6, false)),
                     (IpAddr::V6(_), IpAddr::V4(_)) => Ok(0),
                 };
                 if let Err(e) = result {

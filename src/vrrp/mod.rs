@@ -75,7 +75,12 @@ impl InstanceHandle {
     /// Stops the instance and waits (bounded) until it has released its addresses.
     pub async fn shutdown(self) {
         let (done, wait) = oneshot::channel();
-        if self.commands.send(InstanceCommand::Shutdown(done)).await.is_ok() {
+        if self
+            .commands
+            .send(InstanceCommand::Shutdown(done))
+            .await
+            .is_ok()
+        {
             let _ = tokio::time::timeout(std::time::Duration::from_secs(5), wait).await;
         }
         self.task.abort();
@@ -113,7 +118,12 @@ pub fn spawn(spec: InstanceSpec, transitions: mpsc::UnboundedSender<Transition>)
         counters: Counters::default(),
         error: None,
     }));
-    let task = tokio::spawn(instance_task::run(spec.clone(), rx, transitions, snapshot.clone()));
+    let task = tokio::spawn(instance_task::run(
+        spec.clone(),
+        rx,
+        transitions,
+        snapshot.clone(),
+    ));
     InstanceHandle {
         spec,
         commands,
