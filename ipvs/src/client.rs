@@ -125,7 +125,9 @@ impl IpvsClient {
 
     fn seq(&mut self) -> u32 {
         let seq = self.next_seq;
-        self.next_seq = self.next_seq.wrapping_add(1).max(1);
+        // Plain wrapping (0 is a valid sequence number), so `seq - first_seq` always indexes
+        // a batch correctly, even across the wrap.
+        self.next_seq = self.next_seq.wrapping_add(1);
         seq
     }
 

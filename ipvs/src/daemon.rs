@@ -161,6 +161,21 @@ impl SyncDaemon {
         }
     }
 
+    /// Whether a daemon read back from the kernel satisfies this one. Options left `None`
+    /// here mean "kernel default" and match whatever the kernel filled in.
+    pub fn satisfied_by(&self, running: &SyncDaemon) -> bool {
+        fn opt<T: PartialEq>(want: &Option<T>, have: &Option<T>) -> bool {
+            want.is_none() || want == have
+        }
+        self.state == running.state
+            && self.interface == running.interface
+            && self.sync_id == running.sync_id
+            && opt(&self.sync_maxlen, &running.sync_maxlen)
+            && opt(&self.mcast_group, &running.mcast_group)
+            && opt(&self.mcast_port, &running.mcast_port)
+            && opt(&self.mcast_ttl, &running.mcast_ttl)
+    }
+
     /// Attributes for NEW_DAEMON.
     pub fn to_attrs(&self) -> Vec<DaemonAttr> {
         let mut attrs = vec![

@@ -36,7 +36,7 @@ pub use destination::{DestKey, Destination, ForwardMethod, TunnelType};
 pub use error::IpvsError;
 pub use info::Info;
 pub use operation::Operation;
-pub use reconcile::{ReconcileError, ReconcileOptions, reconcile};
+pub use reconcile::{ReconcileError, ReconcileOptions, reconcile, reconcile_daemons};
 pub use service::{Protocol, Service, ServiceFlags, ServiceKey};
 pub use state::{IpvsState, VirtualService};
 pub use stats::Stats;

@@ -24,6 +24,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use crate::daemon::SyncDaemon;
 use crate::destination::{DestKey, Destination};
 use crate::operation::Operation;
 use crate::service::ServiceKey;
@@ -147,4 +148,27 @@ fn strip_dest(d: &Destination) -> Destination {
     d.inactive_conns = 0;
     d.persistent_conns = 0;
     d
+}
+
+/// Operations that make the running sync daemons match `desired` (at most one master and one
+/// backup: the kernel keys daemons by state). A daemon whose settings differ is restarted
+/// (DEL then NEW): the kernel has no in-place edit for daemons. Stops come first, so a
+/// director turning from backup to master never runs two of a kind.
+pub fn reconcile_daemons(desired: &[SyncDaemon], running: &[SyncDaemon]) -> Vec<Operation> {
+    let mut stops = Vec::new();
+    let mut starts = Vec::new();
+    for have in running {
+        match desired.iter().find(|d| d.state == have.state) {
+            Some(want) if want.satisfied_by(have) => {}
+            _ => stops.push(Operation::DelDaemon(have.state)),
+        }
+    }
+    for want in desired {
+        let satisfied = running.iter().any(|have| want.satisfied_by(have));
+        if !satisfied {
+            starts.push(Operation::NewDaemon(want.clone()));
+        }
+    }
+    stops.extend(starts);
+    stops
 }

@@ -258,6 +258,14 @@ impl ServiceFlags {
     pub const SCHED1: ServiceFlags = ServiceFlags(IP_VS_SVC_F_SCHED1);
     pub const SCHED2: ServiceFlags = ServiceFlags(IP_VS_SVC_F_SCHED2);
     pub const SCHED3: ServiceFlags = ServiceFlags(IP_VS_SVC_F_SCHED3);
+    /// `sh-fallback`: the sh scheduler skips overloaded / weight-0 servers.
+    pub const SH_FALLBACK: ServiceFlags = ServiceFlags::SCHED1;
+    /// `sh-port`: the sh scheduler also hashes the source port.
+    pub const SH_PORT: ServiceFlags = ServiceFlags::SCHED2;
+    /// `mh-fallback`, same bit as `sh-fallback`.
+    pub const MH_FALLBACK: ServiceFlags = ServiceFlags::SCHED1;
+    /// `mh-port`, same bit as `sh-port`.
+    pub const MH_PORT: ServiceFlags = ServiceFlags::SCHED2;
 
     pub fn contains(self, other: ServiceFlags) -> bool {
         self.0 & other.0 == other.0

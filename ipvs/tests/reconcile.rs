@@ -9,8 +9,9 @@ use std::net::IpAddr;
 
 use proptest::prelude::*;
 use tandem_ipvs::{
-    DestKey, Destination, ForwardMethod, IpFamily, IpvsState, Operation, ReconcileError,
-    ReconcileOptions, Service, ServiceFlags, ServiceKey, VirtualService, reconcile,
+    DaemonState, DestKey, Destination, ForwardMethod, IpFamily, IpvsState, Operation,
+    ReconcileError, ReconcileOptions, Service, ServiceFlags, ServiceKey, SyncDaemon,
+    VirtualService, reconcile, reconcile_daemons,
 };
 
 fn ip(s: &str) -> IpAddr {
@@ -374,6 +375,56 @@ fn duplicates_are_rejected() {
         ),
         Err(ReconcileError::DuplicateDestination { .. })
     ));
+}
+
+#[test]
+fn daemons_follow_the_role() {
+    let master = SyncDaemon::new(DaemonState::Master, "eth1", 5);
+    let backup = SyncDaemon::new(DaemonState::Backup, "eth1", 5);
+    // The kernel fills in defaults the desired daemon leaves open: still satisfied.
+    let mut running_backup = backup.clone();
+    running_backup.mcast_port = Some(8848);
+    running_backup.sync_maxlen = Some(1472);
+    assert_eq!(
+        reconcile_daemons(
+            std::slice::from_ref(&backup),
+            std::slice::from_ref(&running_backup)
+        ),
+        vec![]
+    );
+    // Standby becomes active: stop the backup first, then start the master.
+    assert_eq!(
+        reconcile_daemons(
+            std::slice::from_ref(&master),
+            std::slice::from_ref(&running_backup)
+        ),
+        vec![
+            Operation::DelDaemon(DaemonState::Backup),
+            Operation::NewDaemon(master.clone())
+        ]
+    );
+    // A changed sync id restarts the daemon.
+    let mut other_id = master.clone();
+    other_id.sync_id = 6;
+    assert_eq!(
+        reconcile_daemons(
+            std::slice::from_ref(&other_id),
+            std::slice::from_ref(&master)
+        ),
+        vec![
+            Operation::DelDaemon(DaemonState::Master),
+            Operation::NewDaemon(other_id)
+        ]
+    );
+    // Both roles at once (a director that both sends and receives).
+    assert_eq!(
+        reconcile_daemons(&[master.clone(), backup.clone()], &[]),
+        vec![Operation::NewDaemon(master), Operation::NewDaemon(backup)]
+    );
+    assert_eq!(
+        reconcile_daemons(&[], &[running_backup]),
+        vec![Operation::DelDaemon(DaemonState::Backup)]
+    );
 }
 
 fn arb_state(prefix: u8) -> impl Strategy<Value = IpvsState> {

@@ -10,7 +10,7 @@ use tandem_ipvs::message::{IpvsCmd, IpvsMessage, emit_datagram, parse_datagram};
 use tandem_ipvs::{
     DaemonState, DestKey, Destination, ForwardMethod, IpFamily, IpvsClient, IpvsError, IpvsState,
     OpFailure, Operation, ReconcileOptions, Service, ServiceFlags, ServiceKey, SyncDaemon,
-    Timeouts, TunnelType, VirtualService, reconcile,
+    Timeouts, TunnelType, VirtualService, reconcile, reconcile_daemons,
 };
 
 use crate::support::*;
@@ -572,7 +572,21 @@ fn sync_daemons() -> CaseResult {
             left.len() == 1 && left[0].state == DaemonState::Backup,
             || format!("{left:?}"),
         )?;
-        c.execute(&Operation::DelDaemon(DaemonState::Backup))
+        // Failover on the standby: the backup daemon gives way to a master.
+        let promoted = [SyncDaemon::new(DaemonState::Master, "syncb", 9)];
+        let ops = reconcile_daemons(&promoted, &left);
+        ensure(ops.len() == 2, || format!("{ops:?}"))?;
+        let report = c.apply(&ops).map_err(|e| e.to_string())?;
+        ensure(report.all_ok(), || format!("{report:?}"))?;
+        let now = c.daemons().map_err(|e| e.to_string())?;
+        ensure(reconcile_daemons(&promoted, &now).is_empty(), || {
+            format!("{now:?}")
+        })?;
+        contains(
+            &sh("ipvsadm -L --daemon")?,
+            "master sync daemon (mcast=syncb, syncid=9",
+        )?;
+        c.execute(&Operation::DelDaemon(DaemonState::Master))
             .map_err(|e| e.to_string())?;
         ensure(c.daemons().map_err(|e| e.to_string())?.is_empty(), || {
             "daemon left".into()
