@@ -3,6 +3,7 @@
 //! The daemon crate: configuration, CLI, director loop, control socket and the wiring of the
 //! library crates (`tandem-vrrp`, `tandem-checkers`, `tandem-ipvs`).
 
+pub mod alerts;
 pub mod cli;
 pub mod config;
 pub mod control;
@@ -11,5 +12,6 @@ pub mod demo;
 pub mod director;
 pub mod lab;
 pub mod logging;
+pub mod metrics;
 pub mod notify;
 pub mod vrrp;

@@ -173,6 +173,45 @@ impl DirectorLab {
         Ok(())
     }
 
+    /// Starts keepalived (VRRP only, foreground, logging to a file) on director `i` with the
+    /// given keepalived.conf text, as a peer for interop tests and benchmarks. Signals then go
+    /// to keepalived through [`DirectorLab::signal`].
+    pub fn start_keepalived(&mut self, i: usize, conf: &str) -> Result<()> {
+        let binary = tandem_testlab::which("keepalived").ok_or_else(|| {
+            LabError("keepalived is required: apt-get install keepalived (dev/deps.sh)".into())
+        })?;
+        let d = &self.directors[i];
+        let run_dir = self.state_dir.join(format!("ka-{}", d.name));
+        std::fs::create_dir_all(&run_dir)
+            .map_err(|e| LabError(format!("cannot create {}: {e}", run_dir.display())))?;
+        let conf_path = run_dir.join("keepalived.conf");
+        std::fs::write(&conf_path, conf)
+            .map_err(|e| LabError(format!("cannot write {}: {e}", conf_path.display())))?;
+        let log = run_dir.join("keepalived.log");
+        let p = |name: &str| run_dir.join(name).to_string_lossy().into_owned();
+        let argv = [
+            binary.to_string_lossy().into_owned(),
+            "--dont-fork".into(),
+            "--log-console".into(),
+            "--log-detail".into(),
+            "--vrrp".into(),
+            "--use-file".into(),
+            conf_path.to_string_lossy().into_owned(),
+            "--pid".into(),
+            p("keepalived.pid"),
+            "--vrrp_pid".into(),
+            p("vrrp.pid"),
+            "--checkers_pid".into(),
+            p("checkers.pid"),
+        ];
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        let pid = self.lab.spawn(&d.host, &argv, Some(&log))?;
+        let d = &mut self.directors[i];
+        d.pid = Some(pid);
+        d.log = log;
+        Ok(())
+    }
+
     /// Sends a signal ("KILL", "TERM", "HUP") to director `i`'s tandem.
     pub fn signal(&mut self, i: usize, signal: &str) -> Result<()> {
         let pid = self.directors[i].pid.ok_or_else(|| {
