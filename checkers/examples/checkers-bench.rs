@@ -32,6 +32,7 @@ struct Args {
     kind: String,
     concurrency: usize,
     interval_ms: u64,
+    workers: usize,
 }
 
 fn parse_args() -> Args {
@@ -41,6 +42,7 @@ fn parse_args() -> Args {
         kind: "tcp".into(),
         concurrency: 1024,
         interval_ms: 1000,
+        workers: 2,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -51,8 +53,9 @@ fn parse_args() -> Args {
             "--kind" => args.kind = value,
             "--concurrency" => args.concurrency = value.parse().expect("--concurrency N"),
             "--interval-ms" => args.interval_ms = value.parse().expect("--interval-ms MS"),
+            "--workers" => args.workers = value.parse().expect("--workers N"),
             _ => panic!(
-                "unknown flag {flag}; flags: --targets --duration --kind tcp|http --concurrency --interval-ms"
+                "unknown flag {flag}; flags: --targets --duration --kind tcp|http --concurrency --interval-ms --workers"
             ),
         }
     }
@@ -172,6 +175,7 @@ http {{
     setrlimit(Resource::RLIMIT_NOFILE, hard, hard).unwrap();
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.workers)
         .enable_all()
         .build()
         .unwrap();
@@ -227,6 +231,7 @@ async fn bench(args: &Args) {
     let start = Instant::now();
     let end = tokio::time::Instant::now() + Duration::from_secs(args.duration);
     let mut lateness_us = Vec::with_capacity(args.targets * args.duration as usize + 1024);
+    let mut latency_us = Vec::with_capacity(lateness_us.capacity());
     let (mut ups, mut downs) = (0u64, 0u64);
     let mut first_down: Option<String> = None;
     while let Ok(Some(event)) = tokio::time::timeout_at(end, events.recv()).await {
@@ -234,6 +239,7 @@ async fn bench(args: &Args) {
             continue;
         }
         lateness_us.push(u64::try_from(event.lateness.as_micros()).unwrap_or(u64::MAX));
+        latency_us.push(u64::try_from(event.result.latency.as_micros()).unwrap_or(u64::MAX));
         if event.result.outcome.is_up() {
             ups += 1;
         } else {
@@ -245,6 +251,7 @@ async fn bench(args: &Args) {
     let cpu = cpu_seconds() - cpu_start;
     let rss_end = rss_kib();
     lateness_us.sort_unstable();
+    latency_us.sort_unstable();
     let checks = ups + downs;
     let per_target = |kib: u64| kib as f64 * 1024.0 / args.targets as f64;
     println!(
@@ -266,6 +273,12 @@ async fn bench(args: &Args) {
         percentile(&lateness_us, 0.50) as f64 / 1000.0,
         percentile(&lateness_us, 0.99) as f64 / 1000.0,
         lateness_us.last().copied().unwrap_or(0) as f64 / 1000.0
+    );
+    println!(
+        "probe_latency_ms p50={:.2} p99={:.2} max={:.2}",
+        percentile(&latency_us, 0.50) as f64 / 1000.0,
+        percentile(&latency_us, 0.99) as f64 / 1000.0,
+        latency_us.last().copied().unwrap_or(0) as f64 / 1000.0
     );
     println!(
         "rss_kib before={rss_before} after_warmup={rss_warm} end={rss_end} bytes_per_target={:.0} growth_during_run_kib={}",

@@ -1,17 +1,35 @@
 //! Health checks of LVS real servers.
 //!
 //! The crate knows nothing of the daemon or its YAML: callers build typed [`CheckSpec`]s, hand
-//! them to a [`Scheduler`], and receive [`CheckEvent`]s on a tokio channel.
+//! them to a [`Scheduler`] keyed by an [`OwnerId`] of their choosing, and receive
+//! [`CheckEvent`]s on a tokio channel.
 //!
-//! * [`state`]: sans-IO rise/fall and quorum/hysteresis rules.
-//! * [`checker`]: one probe of one target ([`Checker`], [`ProbeResult`]).
-//! * [`tcp`], [`http`], [`dns`], [`smtp`], [`udp`], [`exec`]: the check kinds.
-//! * [`schedule`] (sans-IO timing) and [`scheduler`] (the tokio shell): thousands of checks,
-//!   shared probes, runtime add/update/remove.
+//! * [`state`]: sans-IO rise/fall ([`HealthTracker`]) and quorum/hysteresis ([`QuorumTracker`]).
+//! * [`checker`]: one probe of one target ([`Checker`], [`ProbeResult`], [`DownReason`]).
+//! * [`tcp`], [`http`], [`dns`], [`smtp`], [`udp`], [`exec`]: the check kinds, one file each.
+//! * [`schedule`]: sans-IO timing (interval, retries, warmup, jitter), shared checks, events.
+//! * [`scheduler`]: the thin tokio shell: concurrency limit, probe tasks, command channel.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use tandem_checkers::{CheckConfig, CheckSpec, CheckTiming, RiseFall, Scheduler,
+//!     SchedulerOptions, Target, http::HttpSpec};
+//!
+//! # async fn demo() -> Result<(), tandem_checkers::SchedulerError> {
+//! let (scheduler, mut events) = Scheduler::start(SchedulerOptions::default());
+//! let config = CheckConfig {
+//!     spec: CheckSpec::Http(HttpSpec { path: "/health".into(), ..HttpSpec::default() }),
+//!     target: Target::new("10.0.0.5:80".parse().unwrap()),
+//!     timing: CheckTiming { interval: Duration::from_secs(2), ..CheckTiming::default() },
+//!     rise_fall: RiseFall { rise: 2, fall: 3, ..RiseFall::default() },
+//! };
+//! scheduler.upsert("web/10.0.0.5:80".into(), config).await?;
+//! while let Some(event) = events.recv().await {
+//!     println!("{} is now {:?}", event.owner, event.health);
+//! }
+//! # Ok(()) }
+//! ```
 
-pub mod state;
-
-pub use state::{Health, HealthTracker, QuorumTracker, RiseFall};
 pub mod checker;
 pub mod dns;
 pub mod exec;
@@ -19,6 +37,7 @@ pub mod http;
 pub mod schedule;
 pub mod scheduler;
 pub mod smtp;
+pub mod state;
 pub mod tcp;
 pub mod udp;
 
@@ -30,3 +49,4 @@ pub use schedule::{
     CheckConfig, CheckEvent, CheckKey, CheckStatus, CheckTiming, EventKind, OwnerId,
 };
 pub use scheduler::{Scheduler, SchedulerError, SchedulerOptions, SyncReport};
+pub use state::{Health, HealthTracker, QuorumTracker, RiseFall};

@@ -12,7 +12,7 @@ use std::time::Duration;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::checker::{CheckSpec, Outcome, ProbeResult, Target};
+use crate::checker::{CheckSpec, ProbeResult, Target};
 use crate::state::{Health, HealthTracker, RiseFall};
 
 /// Who asked for a check: the daemon's name for it (e.g. `web/10.0.0.5:80/0`). Several owners
@@ -433,11 +433,6 @@ impl Schedule {
         all.sort_by(|a, b| a.0.cmp(&b.0));
         all
     }
-}
-
-/// True when `result` is down (for callers matching on results).
-pub fn is_down(result: &ProbeResult) -> bool {
-    !matches!(result.outcome, Outcome::Up)
 }
 
 #[cfg(test)]
