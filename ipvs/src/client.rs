@@ -31,7 +31,9 @@ use crate::state::{IpvsState, VirtualService};
 const RECV_BUF: usize = 64 * 1024;
 /// Socket receive buffer we ask for (the kernel caps it at `net.core.rmem_max`, doubled).
 const SOCKET_RCVBUF: usize = 4 * 1024 * 1024;
-/// Requests in flight per `send`; small enough that their acks fit the default receive
+/// Largest single `send` (well under the default 208 KiB socket send buffer).
+const MAX_SEND: usize = 64 * 1024;
+/// Requests in flight per batch; small enough that their acks fit the default receive
 /// buffer even when `rmem_max` could not be raised.
 const DEFAULT_WINDOW: usize = 128;
 
@@ -377,22 +379,45 @@ impl IpvsClient {
     /// ESRCH: look at the first failure.
     pub fn apply(&mut self, ops: &[Operation]) -> Result<ApplyReport, IpvsError> {
         let mut results = Vec::with_capacity(ops.len());
-        let mut buf = Vec::with_capacity(self.window * 160);
-        for chunk in ops.chunks(self.window) {
-            buf.clear();
+        let mut buf = Vec::with_capacity(MAX_SEND);
+        let mut index = 0;
+        while index < ops.len() {
+            let chunk = &ops[index..ops.len().min(index + self.window)];
+            index += chunk.len();
             let first_seq = self.next_seq;
             let mut seqs = Vec::with_capacity(chunk.len());
-            for op in chunk {
-                let seq = self.seq();
-                seqs.push(seq);
-                self.encode(op.to_message(), NLM_F_REQUEST | NLM_F_ACK, seq, &mut buf);
-            }
             let mut outcome: Vec<Option<Result<(), OpFailure>>> = vec![None; chunk.len()];
-            if let Err(e) = self.socket.send(&buf, 0) {
-                results.extend(chunk.iter().map(|_| Err(OpFailure::NotSent(e.to_string()))));
-                continue;
+            // Encode and send in segments of at most MAX_SEND bytes (a netlink send larger
+            // than the socket's send buffer fails with EMSGSIZE); acks are collected once
+            // the whole window is out.
+            let mut sent = 0;
+            while sent < chunk.len() {
+                buf.clear();
+                let mut end = sent;
+                while end < chunk.len() && (end == sent || buf.len() < MAX_SEND - 1024) {
+                    let seq = self.seq();
+                    seqs.push(seq);
+                    self.encode(
+                        chunk[end].to_message(),
+                        NLM_F_REQUEST | NLM_F_ACK,
+                        seq,
+                        &mut buf,
+                    );
+                    end += 1;
+                }
+                if let Err(e) = self.socket.send(&buf, 0) {
+                    for slot in &mut outcome[sent..] {
+                        *slot = Some(Err(OpFailure::NotSent(e.to_string())));
+                    }
+                    seqs.truncate(sent);
+                    break;
+                }
+                sent = end;
             }
-            self.collect_acks(&seqs, first_seq, &mut outcome)?;
+            if self.collect_acks(&seqs, first_seq, &mut outcome[..seqs.len()])? {
+                // Acks overflowed the receive buffer: smaller windows from here on.
+                self.window = (self.window / 2).max(1);
+            }
             results.extend(
                 outcome
                     .into_iter()
@@ -402,20 +427,26 @@ impl IpvsClient {
         Ok(ApplyReport { results })
     }
 
+    /// Reads the acks of one batch into `outcome`; returns whether the receive buffer
+    /// overflowed (some acks dropped by the kernel).
     fn collect_acks(
         &mut self,
         seqs: &[u32],
         first_seq: u32,
         outcome: &mut [Option<Result<(), OpFailure>>],
-    ) -> Result<(), IpvsError> {
+    ) -> Result<bool, IpvsError> {
         let mut pending = seqs.len();
+        let mut overflowed = false;
         while pending > 0 {
             let datagram = match self.recv_raw(libc::MSG_DONTWAIT) {
                 Ok(d) => d,
                 // Everything the kernel produced has been read: the rest was dropped.
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(true),
                 // Overflow: some acks were dropped; keep draining what is still queued.
-                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => continue,
+                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                    overflowed = true;
+                    continue;
+                }
                 Err(e) => return Err(e.into()),
             };
             for m in parse_datagram(&datagram)? {
@@ -435,7 +466,7 @@ impl IpvsClient {
                 }
             }
         }
-        Ok(())
+        Ok(overflowed)
     }
 }
 

@@ -44,6 +44,10 @@ const CASES: &[Case] = &[
         large_batch_and_multi_datagram_dump,
     ),
     (
+        "ack_overflow_is_reported_not_waited_on",
+        ack_overflow_is_reported_not_waited_on,
+    ),
+    (
         "live_replies_roundtrip_byte_identical",
         live_replies_roundtrip_byte_identical,
     ),
@@ -730,4 +734,52 @@ fn zero_and_flush() -> CaseResult {
         c.state().map_err(|e| e.to_string())?.services.is_empty(),
         || "dump not empty".into(),
     )
+}
+
+fn ack_overflow_is_reported_not_waited_on() -> CaseResult {
+    let mut c = client()?;
+    let key = ServiceKey::tcp(ip("10.0.0.1"), 80);
+    let mut ops = vec![Operation::NewService(Service::new(key, "rr"))];
+    for i in 0..1499u32 {
+        let addr = format!("172.20.{}.{}", i / 250, i % 250 + 1);
+        ops.push(Operation::NewDest {
+            service: key,
+            dest: masq(&addr, 80, 1),
+        });
+    }
+    // One window of 1,500 requests: about three times the acks the receive buffer holds.
+    c.set_batch_window(ops.len());
+    let report = c.apply(&ops).map_err(|e| e.to_string())?;
+    ensure(report.results.len() == ops.len(), || {
+        "one result per operation".into()
+    })?;
+    let lost = report
+        .results
+        .iter()
+        .filter(|r| matches!(r, Err(OpFailure::Unacknowledged)))
+        .count();
+    let ok = report.results.iter().filter(|r| r.is_ok()).count();
+    ensure(lost > 0, || {
+        "expected the receive buffer to overflow".into()
+    })?;
+    ensure(ok + lost == ops.len(), || {
+        format!("unexpected failures: {:?}", report.failures())
+    })?;
+    ensure(c.batch_window() < ops.len(), || {
+        "window not reduced after overflow".into()
+    })?;
+    // The kernel applied everything; the client is still in sync (no stale acks confuse it).
+    ensure(proc_counts()? == (1, 1499), || {
+        format!("{:?}", proc_counts())
+    })?;
+    ensure(
+        c.destinations(&key).map_err(|e| e.to_string())?.len() == 1499,
+        || "dump after overflow".into(),
+    )?;
+    println!(
+        "  ({lost} of {} acks lost to the overflow, window now {})",
+        ops.len(),
+        c.batch_window()
+    );
+    Ok(())
 }
