@@ -309,12 +309,12 @@ fn udp_reply_expected_bytes_refused_and_silence() {
             ..UdpSpec::default()
         };
         assert_up(&probe(CheckSpec::Udp(any.clone()), rs(9000)).await);
-        let pong = UdpSpec {
-            expect: Some(b"PONG".to_vec()),
+        let echoed = UdpSpec {
+            expect: Some(b"ING".to_vec()),
             ..any.clone()
         };
         tokio::time::sleep(common::UDP_SPACING).await;
-        assert_up(&probe(CheckSpec::Udp(pong), rs(9000)).await);
+        assert_up(&probe(CheckSpec::Udp(echoed), rs(9000)).await);
         let nope = UdpSpec {
             expect: Some(b"NOPE".to_vec()),
             ..any.clone()

@@ -316,8 +316,9 @@ http {{
         self.wait_listening("tcp", 2526, "socat 554 responder");
     }
 
-    /// Starts a UDP responder on 9000 answering every datagram with `PONG`. Probes must be spaced
-    /// by [`UDP_SPACING`]: a datagram arriving while the previous child lingers can be swallowed.
+    /// Starts a UDP echo responder on 9000 (socat `PIPE`: the reply is the datagram received).
+    /// socat forks a child per peer (each probe is a new source port); probes are spaced by
+    /// [`UDP_SPACING`] so a new peer never arrives while the listener is being re-created.
     pub fn start_udp_echo(&self) {
         require_tool("socat", "socat");
         self.lab
@@ -325,13 +326,11 @@ http {{
                 &self.rs,
                 &[
                     "socat",
-                    // socat forks a child per datagram and the child shares the socket until it
-                    // exits: keep its linger short (tests space their probes wider).
-                    "-t0.05",
-                    &format!("UDP4-RECVFROM:9000,bind={RS_IP},fork"),
-                    "SYSTEM:echo PONG",
+                    "-T1",
+                    &format!("UDP4-LISTEN:9000,bind={RS_IP},reuseaddr,fork"),
+                    "PIPE",
                 ],
-                None,
+                Some(&self.scratch.path("socat-udp.out")),
             )
             .unwrap();
         self.wait_listening("udp", 9000, "socat UDP responder");
