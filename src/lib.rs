@@ -4,6 +4,7 @@
 //! library crates (`tandem-vrrp`, `tandem-checkers`, `tandem-ipvs`).
 
 pub mod alerts;
+pub mod checks;
 pub mod cli;
 pub mod config;
 pub mod control;

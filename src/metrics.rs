@@ -234,7 +234,10 @@ impl Metrics {
     /// transition: use at startup and after a reload.
     pub fn set_vrrp_state(&self, instance: &str, state: VrrpStateValue) {
         let labels = Self::instance(instance);
-        self.inner.vrrp_state.get_or_create(&labels).set(state as i64);
+        self.inner
+            .vrrp_state
+            .get_or_create(&labels)
+            .set(state as i64);
         self.inner
             .vrrp_is_master
             .get_or_create(&labels)
@@ -277,7 +280,10 @@ impl Metrics {
     /// counters instead of calling per packet).
     pub fn vrrp_adverts_add(&self, instance: &str, sent: u64, received: u64) {
         let labels = Self::instance(instance);
-        self.inner.vrrp_adverts_sent.get_or_create(&labels).inc_by(sent);
+        self.inner
+            .vrrp_adverts_sent
+            .get_or_create(&labels)
+            .inc_by(sent);
         self.inner
             .vrrp_adverts_received
             .get_or_create(&labels)

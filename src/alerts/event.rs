@@ -133,7 +133,10 @@ impl AlertEvent {
                 put("TANDEM_QUORUM", quorum.to_string());
             }
             AlertEvent::ConfigReload { ok, errors } => {
-                put("TANDEM_STATE", if *ok { "ok" } else { "failed" }.to_string());
+                put(
+                    "TANDEM_STATE",
+                    if *ok { "ok" } else { "failed" }.to_string(),
+                );
                 put("TANDEM_ERRORS", errors.to_string());
             }
             AlertEvent::Dataplane { operation, error } => {
@@ -195,9 +198,19 @@ impl AlertEvent {
             }
             AlertEvent::ConfigReload { ok, errors } => {
                 if *ok {
-                    tracing::info!(event = "config_reload", result = "ok", errors, "configuration reloaded");
+                    tracing::info!(
+                        event = "config_reload",
+                        result = "ok",
+                        errors,
+                        "configuration reloaded"
+                    );
                 } else {
-                    tracing::warn!(event = "config_reload", result = "failed", errors, "configuration reload failed; running configuration kept");
+                    tracing::warn!(
+                        event = "config_reload",
+                        result = "failed",
+                        errors,
+                        "configuration reload failed; running configuration kept"
+                    );
                 }
             }
             AlertEvent::Dataplane { operation, error } => {

@@ -311,8 +311,8 @@ pub(crate) async fn run_target(
     let mut socket: Option<UdpSocket> = None;
     // Request ids start at a time-derived value so a restarted daemon's first informs are not
     // mistaken for duplicates by a receiver.
-    let mut request_id = (started.elapsed().as_nanos() as i32 ^ std::process::id() as i32)
-        & 0x3FFF_FFFF;
+    let mut request_id =
+        (started.elapsed().as_nanos() as i32 ^ std::process::id() as i32) & 0x3FFF_FFFF;
     while let Some(event) = rx.recv().await {
         for notification in notifications(&event, &router_id) {
             if socket.is_none() {
@@ -400,9 +400,12 @@ async fn deliver_inform(
                     break;
                 }
                 Ok(Ok(n)) => {
-                    let acked = buf.get(..n).and_then(|b| Message::decode(b).ok()).is_some_and(
-                        |m| m.pdu.kind == tag::RESPONSE && m.pdu.request_id == request_id,
-                    );
+                    let acked = buf
+                        .get(..n)
+                        .and_then(|b| Message::decode(b).ok())
+                        .is_some_and(|m| {
+                            m.pdu.kind == tag::RESPONSE && m.pdu.request_id == request_id
+                        });
                     if acked {
                         counters.acknowledged.fetch_add(1, Ordering::Relaxed);
                         return;
@@ -452,7 +455,10 @@ mod tests {
     fn v2_master_raises_rfc2787_trap() {
         let n = notifications(&transition(2, "MASTER", "10.0.0.2"), "dir1");
         assert_eq!(n[0].trap_oid.to_string(), "1.3.6.1.2.1.68.0.1");
-        assert_eq!(n[0].varbinds[0].0.to_string(), "1.3.6.1.2.1.68.1.3.1.7.7.51");
+        assert_eq!(
+            n[0].varbinds[0].0.to_string(),
+            "1.3.6.1.2.1.68.1.3.1.7.7.51"
+        );
         assert_eq!(
             n[0].varbinds[0].1,
             Value::IpAddress(std::net::Ipv4Addr::new(10, 0, 0, 2))

@@ -12,6 +12,7 @@ mod error;
 mod located;
 mod model;
 mod validate;
+pub use validate::parse_status_range;
 
 use std::borrow::Cow;
 use std::path::Path;

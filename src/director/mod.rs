@@ -3,6 +3,7 @@
 //! tells the instances and the dataplane. Keeping every decision in one task means no locks
 //! and a total order of events.
 
+mod health;
 pub mod services;
 pub mod status;
 mod vrrp_control;
@@ -56,6 +57,8 @@ pub struct Director {
     links_rx: mpsc::Receiver<LinkChange>,
     links_tx: mpsc::Sender<LinkChange>,
     notifier: crate::notify::Notifier,
+    checks: tandem_checkers::Scheduler,
+    check_events: mpsc::UnboundedReceiver<tandem_checkers::CheckEvent>,
 }
 
 impl Director {
@@ -65,6 +68,9 @@ impl Director {
         let (transitions_tx, transitions_rx) = mpsc::unbounded_channel();
         let (links_tx, links_rx) = mpsc::channel(256);
         let notifier = crate::notify::Notifier::new(config.global.notify_timeout.get());
+        // Must be called within the runtime: the scheduler's driver is a task.
+        let (checks, check_events) =
+            tandem_checkers::Scheduler::start(tandem_checkers::SchedulerOptions::default());
         Director {
             config_path,
             config,
@@ -81,6 +87,8 @@ impl Director {
             links_rx,
             links_tx,
             notifier,
+            checks,
+            check_events,
         }
     }
 
@@ -95,17 +103,20 @@ impl Director {
             });
         }
         self.start_instances();
+        self.sync_checks().await;
         loop {
             tokio::select! {
                 command = commands.recv() => match command {
-                    Some(DirectorCommand::Reload) => self.reload(),
+                    Some(DirectorCommand::Reload) => self.reload().await,
                     Some(DirectorCommand::Status(reply)) => {
-                        let _ = reply.send(self.status());
+                        let status = self.status().await;
+                        let _ = reply.send(status);
                     }
                     Some(DirectorCommand::Shutdown) | None => break,
                 },
                 Some(transition) = self.transitions_rx.recv() => self.on_transition(transition),
                 Some(change) = self.links_rx.recv() => self.on_link_change(change),
+                Some(event) = self.check_events.recv() => self.on_check_event(event),
             }
         }
         self.stop_instances().await;
@@ -113,7 +124,7 @@ impl Director {
     }
 
     /// SIGHUP: parse and validate the file again; a bad file changes nothing.
-    fn reload(&mut self) {
+    async fn reload(&mut self) {
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading]);
         match config::load(&self.config_path) {
             Ok(new) => {
@@ -122,6 +133,7 @@ impl Director {
                 self.router_id = router_id(&new);
                 self.config = new;
                 self.reconcile_instances();
+                self.sync_checks().await;
                 self.reloads_ok += 1;
                 self.last_reload_errors.clear();
                 tracing::info!(
@@ -150,7 +162,15 @@ impl Director {
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     }
 
-    fn status(&self) -> Status {
+    async fn status(&self) -> Status {
+        let checks: HashMap<String, tandem_checkers::CheckStatus> = self
+            .checks
+            .statuses()
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(owner, status)| (owner.0, status))
+            .collect();
         Status {
             router_id: self.router_id.clone(),
             config_file: self.config_path.display().to_string(),
@@ -159,7 +179,7 @@ impl Director {
             last_reload_errors: self.last_reload_errors.clone(),
             dataplane: self.config.dataplane.to_string(),
             vrrp_instances: self.vrrp_status(),
-            virtual_servers: self.services.status(),
+            virtual_servers: self.services.status(&checks),
         }
     }
 }

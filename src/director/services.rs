@@ -20,6 +20,8 @@ pub struct RealHealth {
 
 #[derive(Debug, Clone)]
 pub struct RealState {
+    /// Identity of this real server's check in the scheduler: `service/address:port`.
+    pub owner: String,
     pub address: std::net::IpAddr,
     pub port: u16,
     pub weight: u32,
@@ -39,6 +41,8 @@ pub struct ServiceState {
 #[derive(Debug, Clone, Default)]
 pub struct ServiceTable {
     pub services: Vec<ServiceState>,
+    /// owner id → (service index, real index), rebuilt with the table.
+    index: std::collections::HashMap<String, (usize, usize)>,
 }
 
 fn initial_health(check: Option<&Check>) -> RealHealth {
@@ -61,6 +65,14 @@ fn initial_health(check: Option<&Check>) -> RealHealth {
     }
 }
 
+/// The scheduler owner id of a real server's check.
+pub fn owner_id(service: &str, address: std::net::IpAddr, port: u32) -> String {
+    match address {
+        std::net::IpAddr::V6(a) => format!("{service}/[{a}]:{port}"),
+        a => format!("{service}/{a}:{port}"),
+    }
+}
+
 impl ServiceState {
     fn from_config(vs: &VirtualServer) -> Self {
         let reals = vs
@@ -75,6 +87,7 @@ impl ServiceState {
                     .or(vs.port.as_ref().map(|p| p.value))
                     .unwrap_or(0);
                 RealState {
+                    owner: owner_id(&vs.name.value, r.address.value, port),
                     address: r.address.value,
                     port: u16::try_from(port).unwrap_or(0),
                     weight: *r.weight,
@@ -128,13 +141,24 @@ impl ServiceState {
 
 impl ServiceTable {
     pub fn from_config(config: &Config) -> Self {
-        ServiceTable {
-            services: config
-                .virtual_servers
-                .iter()
-                .map(ServiceState::from_config)
-                .collect(),
+        let services: Vec<ServiceState> = config
+            .virtual_servers
+            .iter()
+            .map(ServiceState::from_config)
+            .collect();
+        let mut index = std::collections::HashMap::new();
+        for (si, s) in services.iter().enumerate() {
+            for (ri, r) in s.reals.iter().enumerate() {
+                index.insert(r.owner.clone(), (si, ri));
+            }
         }
+        ServiceTable { services, index }
+    }
+
+    /// The service and real server a check owner id belongs to.
+    pub fn locate(&mut self, owner: &str) -> Option<(&mut ServiceState, usize)> {
+        let (si, ri) = *self.index.get(owner)?;
+        self.services.get_mut(si).map(|s| (s, ri))
     }
 
     /// Rebuilds from a new configuration, keeping the health of every real server whose
@@ -163,7 +187,12 @@ impl ServiceTable {
         *self = next;
     }
 
-    pub fn status(&self) -> Vec<VirtualServerStatus> {
+    /// Status of every service; `checks` holds the scheduler's view of each check (last probe
+    /// result even when it changed nothing), keyed by owner id.
+    pub fn status(
+        &self,
+        checks: &std::collections::HashMap<String, tandem_checkers::CheckStatus>,
+    ) -> Vec<VirtualServerStatus> {
         self.services
             .iter()
             .map(|s| VirtualServerStatus {
@@ -178,22 +207,44 @@ impl ServiceTable {
                 real_servers: s
                     .reals
                     .iter()
-                    .map(|r| RealServerStatus {
-                        address: r.address.to_string(),
-                        port: r.port,
-                        weight: r.weight,
-                        effective_weight: effective_weight(s, r),
-                        state: if r.health.up { "up" } else { "down" }.to_string(),
-                        check: r
-                            .check
-                            .as_ref()
-                            .map(|c| c.kind.to_string())
-                            .unwrap_or_else(|| "none".to_string()),
-                        last_result: r.health.last_result.clone(),
-                        reason: r.health.reason.clone(),
-                        latency_ms: r.health.latency.map(|l| l.as_secs_f64() * 1000.0),
-                        active_connections: None,
-                        inactive_connections: None,
+                    .map(|r| {
+                        let last = checks.get(&r.owner).and_then(|c| c.last.as_ref());
+                        let (last_result, reason, latency_ms) = match last {
+                            Some(result) => match &result.outcome {
+                                tandem_checkers::Outcome::Down(f) => (
+                                    Some("down".to_string()),
+                                    Some(f.to_string()),
+                                    Some(result.latency.as_secs_f64() * 1000.0),
+                                ),
+                                _ => (
+                                    Some("up".to_string()),
+                                    None,
+                                    Some(result.latency.as_secs_f64() * 1000.0),
+                                ),
+                            },
+                            None => (
+                                r.health.last_result.clone(),
+                                r.health.reason.clone(),
+                                r.health.latency.map(|l| l.as_secs_f64() * 1000.0),
+                            ),
+                        };
+                        RealServerStatus {
+                            address: r.address.to_string(),
+                            port: r.port,
+                            weight: r.weight,
+                            effective_weight: effective_weight(s, r),
+                            state: if r.health.up { "up" } else { "down" }.to_string(),
+                            check: r
+                                .check
+                                .as_ref()
+                                .map(|c| c.kind.to_string())
+                                .unwrap_or_else(|| "none".to_string()),
+                            last_result,
+                            reason,
+                            latency_ms,
+                            active_connections: None,
+                            inactive_connections: None,
+                        }
                     })
                     .collect(),
             })
