@@ -152,6 +152,38 @@ fn http_status_body_digest_and_virtual_host() {
 }
 
 #[test]
+fn ipv6_targets_tcp_http_https_and_exec_family() {
+    let env = Env::new_dual_stack("ipv6");
+    env.start_nginx();
+    env.in_director(|| async {
+        let target = common::rs6(8080);
+        assert_up(&probe(CheckSpec::Tcp(TcpSpec::default()), target).await);
+        let vhost = HttpSpec {
+            host: Some("www.example.test".into()),
+            body_regex: Some("host=www.example.test".into()),
+            ..http("/host")
+        };
+        assert_up(&probe(CheckSpec::Http(vhost), target).await);
+        let tls = HttpSpec {
+            tls: true,
+            tls_verify: false,
+            host: Some("www.example.test".into()),
+            ..http("/")
+        };
+        assert_up(&probe(CheckSpec::Http(tls), common::rs6(8443)).await);
+        assert_down(
+            &probe(CheckSpec::Tcp(TcpSpec::default()), common::rs6(8081)).await,
+            DownReason::Refused,
+        );
+        let family = sh(&format!(
+            "test \"$TANDEM_REAL_FAMILY\" = inet6 && test \"$TANDEM_REAL\" = '[{}]:8080'",
+            common::RS_IP6
+        ));
+        assert_up(&probe(CheckSpec::Exec(family), target).await);
+    });
+}
+
+#[test]
 fn https_self_signed_certificate_with_and_without_verification() {
     let env = Env::new("https");
     env.start_nginx();
@@ -281,6 +313,7 @@ fn smtp_real_server_up_and_554_banner_down() {
             ..SmtpSpec::default()
         };
         assert_up(&probe(CheckSpec::Smtp(spec.clone()), rs(2525)).await);
+        assert_up(&probe(CheckSpec::Smtp(spec.clone()), rs(2528)).await);
         assert_down(
             &probe(CheckSpec::Smtp(spec.clone()), rs(2526)).await,
             DownReason::Protocol,

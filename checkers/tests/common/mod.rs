@@ -14,11 +14,17 @@ use tandem_testlab::{Host, Lab, require_root, require_tool, wait_until};
 
 pub const DIR_IP: &str = "10.77.0.1";
 pub const RS_IP: &str = "10.77.0.2";
+pub const DIR_IP6: &str = "fd77::1";
+pub const RS_IP6: &str = "fd77::2";
 /// Pause between two probes of the socat UDP responder.
 pub const UDP_SPACING: Duration = Duration::from_millis(400);
 
 pub fn rs(port: u16) -> tandem_checkers::Target {
     tandem_checkers::Target::new(SocketAddr::new(RS_IP.parse().unwrap(), port))
+}
+
+pub fn rs6(port: u16) -> tandem_checkers::Target {
+    tandem_checkers::Target::new(SocketAddr::new(RS_IP6.parse().unwrap(), port))
 }
 
 /// Scratch directory removed on drop (no tempfile crate needed).
@@ -45,6 +51,8 @@ impl Drop for Scratch {
 }
 
 pub struct Env {
+    /// Whether the hosts also have IPv6 addresses (`DIR_IP6`, `RS_IP6`).
+    pub ipv6: bool,
     pub lab: Lab,
     pub dir: Host,
     pub rs: Host,
@@ -53,15 +61,31 @@ pub struct Env {
 
 impl Env {
     pub fn new(tag: &str) -> Env {
+        Env::build(tag, false)
+    }
+
+    /// Like [`Env::new`], with IPv6 addresses too.
+    pub fn new_dual_stack(tag: &str) -> Env {
+        Env::build(tag, true)
+    }
+
+    fn build(tag: &str, ipv6: bool) -> Env {
         require_root();
         let lab = Lab::new(tag).unwrap();
-        let dir = lab.host("dir").unwrap();
-        let rs = lab.host("rs").unwrap();
-        lab.connect(&dir, "br0", "eth0", &[&format!("{DIR_IP}/24")])
-            .unwrap();
-        lab.connect(&rs, "br0", "eth0", &[&format!("{RS_IP}/24")])
-            .unwrap();
+        let dir = lab.host_with_ipv6("dir", ipv6).unwrap();
+        let rs = lab.host_with_ipv6("rs", ipv6).unwrap();
+        let (dir4, rs4) = (format!("{DIR_IP}/24"), format!("{RS_IP}/24"));
+        let (dir6, rs6) = (format!("{DIR_IP6}/64"), format!("{RS_IP6}/64"));
+        let mut dir_addrs = vec![dir4.as_str()];
+        let mut rs_addrs = vec![rs4.as_str()];
+        if ipv6 {
+            dir_addrs.push(&dir6);
+            rs_addrs.push(&rs6);
+        }
+        lab.connect(&dir, "br0", "eth0", &dir_addrs).unwrap();
+        lab.connect(&rs, "br0", "eth0", &rs_addrs).unwrap();
         Env {
+            ipv6,
             lab,
             dir,
             rs,
@@ -139,6 +163,11 @@ impl Env {
             .unwrap();
         }
         let access = self.scratch.path("access.log");
+        let listen6 = if self.ipv6 {
+            format!("listen [{RS_IP6}]:8080;\n    listen [{RS_IP6}]:8443 ssl;")
+        } else {
+            String::new()
+        };
         let conf = format!(
             r#"
 user root;
@@ -157,6 +186,7 @@ http {{
   server {{
     listen {RS_IP}:8080;
     listen {RS_IP}:8443 ssl;
+    {listen6}
     ssl_certificate {cert};
     ssl_certificate_key {key};
     server_name _;
@@ -275,8 +305,8 @@ http {{
         pid
     }
 
-    /// Starts a real SMTP server (aiosmtpd) on 2525 and a one-line responder that greets with
-    /// 554 on 2526.
+    /// Starts a real SMTP server (aiosmtpd) on 2525, an aiosmtpd refusing EHLO on 2528, and a
+    /// one-line responder that greets with 554 on 2526.
     pub fn start_smtp(&self) {
         // Debian's interpreter: the package installs aiosmtpd for /usr/bin/python3, which may not
         // be the first python3 on PATH.
@@ -312,7 +342,34 @@ http {{
                 None,
             )
             .unwrap();
+        // A second aiosmtpd whose handler refuses EHLO with 502, as a pre-ESMTP server would:
+        // the check must fall back to HELO (RFC 5321 section 4.1.1.1).
+        std::fs::write(
+            self.scratch.path("helo_only.py"),
+            "class Handler:\n    async def handle_EHLO(self, server, session, envelope, hostname, responses):\n        return ['502 5.5.1 EHLO not implemented']\n",
+        )
+        .unwrap();
+        let pythonpath = format!("PYTHONPATH={}", self.scratch.0.display());
+        self.lab
+            .spawn(
+                &self.rs,
+                &[
+                    "env",
+                    &pythonpath,
+                    "/usr/bin/python3",
+                    "-m",
+                    "aiosmtpd",
+                    "-n",
+                    "-c",
+                    "helo_only.Handler",
+                    "-l",
+                    &format!("{RS_IP}:2528"),
+                ],
+                Some(&self.scratch.path("smtp-helo.out")),
+            )
+            .unwrap();
         self.wait_listening("tcp", 2525, "aiosmtpd");
+        self.wait_listening("tcp", 2528, "aiosmtpd (HELO only)");
         self.wait_listening("tcp", 2526, "socat 554 responder");
     }
 
