@@ -195,7 +195,8 @@ async fn bench(args: &Args) {
         max_concurrency: args.concurrency,
         every_result: true,
         seed: Some(1),
-    });
+    })
+    .unwrap();
     let rss_before = rss_kib();
     for i in 0..args.targets {
         let config = CheckConfig {

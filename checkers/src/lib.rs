@@ -16,7 +16,7 @@
 //!     SchedulerOptions, Target, http::HttpSpec};
 //!
 //! # async fn demo() -> Result<(), tandem_checkers::SchedulerError> {
-//! let (scheduler, mut events) = Scheduler::start(SchedulerOptions::default());
+//! let (scheduler, mut events) = Scheduler::start(SchedulerOptions::default())?;
 //! let config = CheckConfig {
 //!     spec: CheckSpec::Http(HttpSpec { path: "/health".into(), ..HttpSpec::default() }),
 //!     target: Target::new("10.0.0.5:80".parse().unwrap()),

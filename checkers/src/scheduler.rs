@@ -57,6 +57,9 @@ pub enum SchedulerError {
     /// The driver task is gone (runtime shutting down).
     #[error("the check scheduler has stopped")]
     Stopped,
+    /// [`Scheduler::start`] was called outside a tokio runtime.
+    #[error("the check scheduler needs a tokio runtime")]
+    NoRuntime,
 }
 
 /// What a [`Scheduler::sync`] changed.
@@ -113,10 +116,14 @@ impl std::fmt::Debug for Command {
 }
 
 impl Scheduler {
-    /// Starts the driver on the current tokio runtime (must be called from within one). Events
-    /// arrive on the returned receiver; it is unbounded so a transition is never dropped, which
-    /// means the consumer must keep reading.
-    pub fn start(options: SchedulerOptions) -> (Scheduler, mpsc::UnboundedReceiver<CheckEvent>) {
+    /// Starts the driver on the current tokio runtime ([`SchedulerError::NoRuntime`] outside
+    /// one). Events arrive on the returned receiver; it is unbounded so a transition is never
+    /// dropped, which means the consumer must keep reading.
+    pub fn start(
+        options: SchedulerOptions,
+    ) -> Result<(Scheduler, mpsc::UnboundedReceiver<CheckEvent>), SchedulerError> {
+        let runtime =
+            tokio::runtime::Handle::try_current().map_err(|_| SchedulerError::NoRuntime)?;
         let (commands, command_rx) = mpsc::unbounded_channel();
         let (events, event_rx) = mpsc::unbounded_channel();
         let (results, result_rx) = mpsc::unbounded_channel();
@@ -131,8 +138,8 @@ impl Scheduler {
             results,
             events,
         };
-        tokio::spawn(driver.run(command_rx, result_rx));
-        (Scheduler { commands }, event_rx)
+        runtime.spawn(driver.run(command_rx, result_rx));
+        Ok((Scheduler { commands }, event_rx))
     }
 
     async fn request<T>(
@@ -476,9 +483,17 @@ mod tests {
         }
     }
 
+    #[test]
+    fn starting_outside_a_runtime_is_an_error_not_a_panic() {
+        assert!(matches!(
+            Scheduler::start(SchedulerOptions::default()),
+            Err(SchedulerError::NoRuntime)
+        ));
+    }
+
     #[tokio::test]
     async fn a_sync_with_an_invalid_spec_changes_nothing() -> Result<(), SchedulerError> {
-        let (scheduler, _events) = Scheduler::start(SchedulerOptions::default());
+        let (scheduler, _events) = Scheduler::start(SchedulerOptions::default())?;
         let tcp = config(CheckSpec::Tcp(TcpSpec::default()), 9);
         scheduler.upsert("a".into(), tcp.clone()).await?;
         let bad = config(CheckSpec::Exec(ExecSpec::default()), 9);
@@ -500,7 +515,7 @@ mod tests {
     #[tokio::test]
     async fn a_closed_port_on_loopback_goes_down_and_reports_refused() -> Result<(), SchedulerError>
     {
-        let (scheduler, mut events) = Scheduler::start(SchedulerOptions::default());
+        let (scheduler, mut events) = Scheduler::start(SchedulerOptions::default())?;
         // Bind then drop a listener: the port is free and refuses connections.
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())

@@ -63,7 +63,7 @@ fn rise_and_fall_follow_a_real_server_stopping_and_starting() {
     // One runtime for the whole test (the scheduler lives on it); the lab operations in between
     // block it for a few milliseconds, which only delays probes.
     env.in_director(|| async {
-        let (scheduler, mut events) = Scheduler::start(SchedulerOptions::default());
+        let (scheduler, mut events) = Scheduler::start(SchedulerOptions::default()).unwrap();
         scheduler
             .upsert("web".into(), http_check("/", 150, 3, 2))
             .await
@@ -122,7 +122,7 @@ fn a_check_shared_by_two_owners_probes_once_and_informs_both() {
     let (_pid, access) = env.start_nginx();
     let interval = Duration::from_millis(300);
     let (probes, elapsed) = env.in_director(|| async {
-        let (scheduler, mut events) = Scheduler::start(SchedulerOptions::default());
+        let (scheduler, mut events) = Scheduler::start(SchedulerOptions::default()).unwrap();
         let config = http_check("/shared", 300, 1, 1);
         let start = tokio::time::Instant::now();
         let a = scheduler
@@ -169,7 +169,7 @@ fn updating_one_check_at_runtime_leaves_the_other_untouched() {
     let env = Env::new("update");
     let (_pid, access) = env.start_nginx();
     env.in_director(|| async {
-        let (scheduler, mut events) = Scheduler::start(SchedulerOptions::default());
+        let (scheduler, mut events) = Scheduler::start(SchedulerOptions::default()).unwrap();
         let a = http_check("/a", 200, 1, 1);
         let b = http_check("/b", 200, 1, 1);
         scheduler.upsert("a".into(), a.clone()).await.unwrap();
