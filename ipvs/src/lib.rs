@@ -6,11 +6,32 @@
 //!   unknown attributes (`Other`) and never panic on what the kernel (or anyone) sends;
 //! - [`client::IpvsClient`]: one netlink socket, batched requests with per-operation
 //!   results, dumps across as many datagrams as the kernel needs;
-//! - [`reconcile`]: a pure diff from desired to current state into the minimal ordered list
+//! - [`reconcile()`]: a pure diff from desired to current state into the minimal ordered list
 //!   of [`Operation`]s.
 //!
 //! The crate knows nothing of tandem's configuration: callers build [`Service`] and
 //! [`Destination`] values themselves.
+//!
+//! ```no_run
+//! use std::collections::HashSet;
+//! use tandem_ipvs::*;
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let key = ServiceKey::tcp("192.0.2.10".parse()?, 80);
+//! let desired = IpvsState::new(vec![VirtualService::new(
+//!     Service::new(key, "wrr"),
+//!     vec![Destination::new("10.0.0.11".parse()?, 80, ForwardMethod::DirectRoute, 100)],
+//! )]);
+//! let mut client = IpvsClient::connect()?; // blocking: call from spawn_blocking
+//! let current = client.state()?;
+//! let owned: HashSet<ServiceKey> = [key].into();
+//! let ops = reconcile(&desired, &current, &owned, &ReconcileOptions::default())?;
+//! let report = client.apply(&ops)?;
+//! for (i, failure) in report.failures() {
+//!     eprintln!("{} failed: {failure}", ops[i]);
+//! }
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod addr;
 pub mod client;

@@ -1,4 +1,4 @@
-//! One change to the kernel's IPVS table, as produced by [`crate::reconcile`] and executed
+//! One change to the kernel's IPVS table, as produced by [`crate::reconcile()`] and executed
 //! by [`crate::IpvsClient::apply`].
 
 use crate::config::Timeouts;

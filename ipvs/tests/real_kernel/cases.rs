@@ -44,6 +44,10 @@ const CASES: &[Case] = &[
         large_batch_and_multi_datagram_dump,
     ),
     (
+        "stats_read_back_and_survive_weight_change",
+        stats_read_back_and_survive_weight_change,
+    ),
+    (
         "ack_overflow_is_reported_not_waited_on",
         ack_overflow_is_reported_not_waited_on,
     ),
@@ -782,4 +786,46 @@ fn ack_overflow_is_reported_not_waited_on() -> CaseResult {
         c.batch_window()
     );
     Ok(())
+}
+
+fn stats_read_back_and_survive_weight_change() -> CaseResult {
+    let mut c = client()?;
+    let key = ServiceKey::tcp(ip("10.2.0.100"), 80);
+    let mut desired = IpvsState::new(vec![VirtualService::new(
+        Service::new(key, "rr"),
+        vec![masq("10.2.0.5", 80, 1)],
+    )]);
+    apply_reconcile(&mut c, &desired, false)?;
+    // IPVS schedules locally generated connections too (LOCAL_OUT hook): each attempt to the
+    // VIP creates a connection even though nothing answers behind 10.2.0.5.
+    sh(
+        "for i in 1 2 3; do timeout 1 bash -c 'echo > /dev/tcp/10.2.0.100/80' 2>/dev/null || true; done",
+    )?;
+    let conns = |c: &mut IpvsClient| -> Result<(u64, u64), String> {
+        let svc = c
+            .service(&key)
+            .map_err(|e| e.to_string())?
+            .ok_or("service gone")?;
+        let dest = c.destinations(&key).map_err(|e| e.to_string())?;
+        let d = dest.first().and_then(|d| d.stats).ok_or("no dest stats")?;
+        Ok((svc.stats.ok_or("no service stats")?.conns, d.conns))
+    };
+    let before = conns(&mut c)?;
+    ensure(before.0 >= 1 && before.1 >= 1, || {
+        format!("no connections counted: {before:?}")
+    })?;
+    contains(&ipvsadm_list("--stats")?, "TCP  10.2.0.100:80")?;
+    desired.services[0].destinations[0].weight = 5;
+    let ops = apply_reconcile(&mut c, &desired, false)?;
+    ensure(ops.len() == 1, || format!("{ops:?}"))?;
+    let after = conns(&mut c)?;
+    ensure(after.1 >= before.1, || {
+        format!("counters reset by SET_DEST: {before:?} -> {after:?}")
+    })?;
+    // (No DEL+NEW contrast here: a destination deleted while it still has connections goes
+    // to the kernel's trash list, and a NEW_DEST for the same address revives it with its
+    // counters, so that would not reset them either.)
+    ensure(after.0 >= before.0, || {
+        format!("service counters went back: {before:?} -> {after:?}")
+    })
 }
