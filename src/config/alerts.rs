@@ -104,12 +104,12 @@ fn timeout_in_range(value: &ConfigDuration, _: &()) -> garde::Result {
 pub struct AlertNotify {
     /// Run when a real server goes up or down (`TANDEM_SERVICE`, `TANDEM_REAL`,
     /// `TANDEM_STATE`, `TANDEM_REASON`). Runs for one real server are strictly ordered.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[garde(inner(length(min = 1)))]
     pub real_server: Option<Vec<String>>,
     /// Run when a virtual server loses or regains quorum (`TANDEM_SERVICE`, `TANDEM_STATE`,
     /// `TANDEM_UP`, `TANDEM_QUORUM`). Runs for one virtual server are strictly ordered.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[garde(inner(length(min = 1)))]
     pub quorum: Option<Vec<String>>,
 }
