@@ -286,6 +286,14 @@ async fn bench(args: &Args) {
         per_target(rss_warm.saturating_sub(rss_before)),
         rss_end as i64 - rss_warm as i64
     );
+    // Other work on the machine skews lateness and throughput (not the CPU-seconds of this
+    // process much): print the load so a reader can judge a run.
+    println!(
+        "loadavg={}",
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+    );
     if let Some(down) = first_down {
         println!("first failure: {down}");
     }

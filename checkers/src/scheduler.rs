@@ -319,7 +319,13 @@ impl Driver {
         owner: OwnerId,
         config: CheckConfig,
         checker: Option<Arc<dyn Checker>>,
-    ) -> CheckKey {
+    ) -> Result<CheckKey, SchedulerError> {
+        // The core creates a check exactly when `would_create` says so; build here if the caller
+        // had no checker ready, so a created check always has one (else it would never run).
+        let checker = match checker {
+            Some(checker) => Some(checker),
+            None => self.build(&owner, &config)?,
+        };
         let now = self.now();
         let upserted = self.core.upsert(owner, config, now);
         if upserted.created
@@ -339,7 +345,7 @@ impl Driver {
         for event in upserted.events {
             let _ = self.events.send(event);
         }
-        upserted.key
+        Ok(upserted.key)
     }
 
     fn drop_check(&mut self, key: CheckKey) {
@@ -359,7 +365,7 @@ impl Driver {
             } => {
                 let result = self
                     .build(&owner, &config)
-                    .map(|checker| self.apply(owner, *config, checker));
+                    .and_then(|checker| self.apply(owner, *config, checker));
                 let _ = reply.send(result);
             }
             Command::Remove { owner, reply } => {
@@ -395,8 +401,21 @@ impl Driver {
         }
         let built: HashMap<CheckConfig, Arc<dyn Checker>> =
             built.into_iter().map(|(c, k)| (c.clone(), k)).collect();
-        let wanted: HashSet<&OwnerId> = desired.iter().map(|(o, _)| o).collect();
+        let wanted: HashSet<OwnerId> = desired.iter().map(|(o, _)| o.clone()).collect();
         let mut report = SyncReport::default();
+        // Desired owners first, stale ones after: a stale owner's check that a desired owner now
+        // shares must be joined before the stale owner leaves, or it would be dropped and
+        // restarted.
+        for (owner, config) in desired {
+            let before = self.core.key_of(&owner);
+            let checker = built.get(&config).cloned();
+            let key = self.apply(owner.clone(), config, checker)?;
+            if before == Some(key) {
+                report.unchanged += 1;
+            } else {
+                report.changed.push(owner);
+            }
+        }
         let stale: Vec<OwnerId> = self
             .core
             .statuses()
@@ -409,16 +428,6 @@ impl Driver {
                 self.drop_check(dropped);
             }
             report.removed.push(owner);
-        }
-        for (owner, config) in desired {
-            let before = self.core.key_of(&owner);
-            let checker = built.get(&config).cloned();
-            let key = self.apply(owner.clone(), config, checker);
-            if before == Some(key) {
-                report.unchanged += 1;
-            } else {
-                report.changed.push(owner);
-            }
         }
         Ok(report)
     }
@@ -509,6 +518,33 @@ mod tests {
         let report = scheduler.sync(vec![("a".into(), tcp)]).await?;
         assert_eq!(report.unchanged, 1);
         assert!(report.changed.is_empty() && report.removed.is_empty());
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_check_handed_from_a_removed_owner_to_a_new_one_keeps_running()
+    -> Result<(), SchedulerError> {
+        let (scheduler, _events) = Scheduler::start(SchedulerOptions::default())?;
+        let tcp = config(CheckSpec::Tcp(TcpSpec::default()), 9);
+        let key = scheduler.upsert("old".into(), tcp.clone()).await?;
+        let report = scheduler.sync(vec![("new".into(), tcp)]).await?;
+        assert_eq!(report.changed, vec![OwnerId::from("new")]);
+        assert_eq!(report.removed, vec![OwnerId::from("old")]);
+        let status = scheduler.status("new".into()).await?;
+        assert_eq!(status.map(|s| (s.key, s.owners)), Some((key, 1)));
+        // It still probes: wait (bounded) for its probe counter to move.
+        let mut probes = 0;
+        for _ in 0..50 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            probes = scheduler
+                .status("new".into())
+                .await?
+                .map_or(0, |s| s.probes);
+            if probes >= 2 {
+                break;
+            }
+        }
+        assert!(probes >= 2, "the handed-over check stopped probing");
         Ok(())
     }
 
