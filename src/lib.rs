@@ -11,6 +11,7 @@ pub mod control;
 pub mod daemon;
 pub mod demo;
 pub mod director;
+pub mod http;
 pub mod lab;
 pub mod logging;
 pub mod metrics;
