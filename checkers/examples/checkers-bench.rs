@@ -235,7 +235,14 @@ async fn bench(args: &Args) {
     let mut latency_us = Vec::with_capacity(lateness_us.capacity());
     let (mut ups, mut downs) = (0u64, 0u64);
     let mut first_down: Option<String> = None;
+    // RSS sampled every 10 s: a leak grows steadily, a high-water mark levels off.
+    let mut rss_samples = Vec::new();
+    let mut next_sample = tokio::time::Instant::now() + Duration::from_secs(10);
     while let Ok(Some(event)) = tokio::time::timeout_at(end, events.recv()).await {
+        if tokio::time::Instant::now() >= next_sample {
+            rss_samples.push(rss_kib());
+            next_sample += Duration::from_secs(10);
+        }
         if matches!(event.kind, EventKind::Weight(_)) {
             continue;
         }
@@ -286,6 +293,7 @@ async fn bench(args: &Args) {
         per_target(rss_warm.saturating_sub(rss_before)),
         rss_end as i64 - rss_warm as i64
     );
+    println!("rss_kib every 10s: {rss_samples:?}");
     // Other work on the machine skews lateness and throughput (not the CPU-seconds of this
     // process much): print the load so a reader can judge a run.
     println!(

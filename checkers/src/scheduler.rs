@@ -548,6 +548,41 @@ mod tests {
         Ok(())
     }
 
+    /// The semaphore bounds probes in flight: with 2 permits, 6 probes of 400 ms each need three
+    /// waves, so some probe starts at least two probe durations after it was due. (A lower bound
+    /// the semaphore guarantees, not a speed expectation: a slow machine only raises it.)
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn probes_beyond_the_concurrency_limit_wait_their_turn() -> Result<(), SchedulerError> {
+        let (scheduler, mut events) = Scheduler::start(SchedulerOptions {
+            max_concurrency: 2,
+            every_result: true,
+            seed: Some(3),
+        })?;
+        for port in 0..6u16 {
+            let sleep = CheckSpec::Exec(ExecSpec {
+                argv: vec!["sleep".into(), "0.4".into()],
+                ..ExecSpec::default()
+            });
+            let mut cfg = config(sleep, 1000 + port);
+            cfg.timing.interval = Duration::from_secs(60);
+            cfg.timing.timeout = Duration::from_secs(10);
+            scheduler.upsert(OwnerId(format!("o{port}")), cfg).await?;
+        }
+        let mut lateness = Vec::new();
+        while lateness.len() < 6 {
+            let event = tokio::time::timeout(Duration::from_secs(20), events.recv()).await;
+            let event = event
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| panic!("missing probe results"));
+            assert!(event.result.outcome.is_up(), "{event:?}");
+            lateness.push(event.lateness);
+        }
+        lateness.sort();
+        assert!(lateness[5] >= Duration::from_millis(790), "{lateness:?}");
+        Ok(())
+    }
+
     #[tokio::test]
     async fn a_closed_port_on_loopback_goes_down_and_reports_refused() -> Result<(), SchedulerError>
     {

@@ -125,6 +125,21 @@ fn http_status_body_digest_and_virtual_host() {
             &probe(CheckSpec::Http(digest_bad), rs(8080)).await,
             DownReason::DigestMismatch,
         );
+        // Bodies are read up to 1 MiB: the digest covers exactly that prefix, and a marker past
+        // it is never seen.
+        let first_mib = HttpSpec {
+            digest: Some(md5_hex(&vec![b'a'; tandem_checkers::http::MAX_BODY])),
+            ..http("/big")
+        };
+        assert_up(&probe(CheckSpec::Http(first_mib), rs(8080)).await);
+        let past_bound = HttpSpec {
+            body_regex: Some("END-MARKER".into()),
+            ..http("/big")
+        };
+        assert_down(
+            &probe(CheckSpec::Http(past_bound), rs(8080)).await,
+            DownReason::BodyMismatch,
+        );
         // A name as virtual host: sent as Host, but the connection goes to the real server.
         let vhost = HttpSpec {
             host: Some("www.example.test".into()),

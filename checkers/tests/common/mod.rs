@@ -162,6 +162,11 @@ impl Env {
             ])
             .unwrap();
         }
+        // 2 MiB: twice the body bound; a marker only in the second MiB.
+        let big = self.scratch.path("big.bin");
+        let mut body = vec![b'a'; 2 << 20];
+        body.extend_from_slice(b"END-MARKER");
+        std::fs::write(&big, body).unwrap();
         let access = self.scratch.path("access.log");
         let listen6 = if self.ipv6 {
             format!("listen [{RS_IP6}]:8080;\n    listen [{RS_IP6}]:8443 ssl;")
@@ -193,6 +198,7 @@ http {{
     location = /error {{ return 500 "boom\n"; }}
     location = /moved {{ return 302 /; }}
     location = /host {{ return 200 "host=$host\n"; }}
+    location = /big {{ alias {big}; }}
     location / {{ return 200 "hello tandem\n"; }}
   }}
 }}
@@ -200,6 +206,7 @@ http {{
             d = d.display(),
             cert = cert.display(),
             key = key.display(),
+            big = big.display(),
         );
         let conf_path = self.scratch.path("nginx.conf");
         std::fs::write(&conf_path, conf).unwrap();
