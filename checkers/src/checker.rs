@@ -246,8 +246,6 @@ pub enum BuildError {
         field: &'static str,
         message: String,
     },
-    #[error("cannot build the HTTP client: {0}")]
-    HttpClient(#[source] reqwest::Error),
 }
 
 /// Parameters of one check, by kind. Hashable so identical checks can be shared.
