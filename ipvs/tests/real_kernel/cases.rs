@@ -798,9 +798,11 @@ fn stats_read_back_and_survive_weight_change() -> CaseResult {
     apply_reconcile(&mut c, &desired, false)?;
     // IPVS schedules locally generated connections too (LOCAL_OUT hook): each attempt to the
     // VIP creates a connection even though nothing answers behind 10.2.0.5.
-    sh(
-        "for i in 1 2 3; do timeout 1 bash -c 'echo > /dev/tcp/10.2.0.100/80' 2>/dev/null || true; done",
-    )?;
+    for _ in 0..3 {
+        let vip = std::net::SocketAddr::from(([10, 2, 0, 100], 80));
+        // Times out (nobody answers); the SYN has been scheduled by then.
+        let _ = std::net::TcpStream::connect_timeout(&vip, std::time::Duration::from_millis(300));
+    }
     let conns = |c: &mut IpvsClient| -> Result<(u64, u64), String> {
         let svc = c
             .service(&key)
@@ -810,7 +812,16 @@ fn stats_read_back_and_survive_weight_change() -> CaseResult {
         let d = dest.first().and_then(|d| d.stats).ok_or("no dest stats")?;
         Ok((svc.stats.ok_or("no service stats")?.conns, d.conns))
     };
-    let before = conns(&mut c)?;
+    // The counters netlink reports are summed from per-CPU counters by the kernel's
+    // estimator every 2 s, so wait (bounded) for them to show up.
+    let mut before = conns(&mut c)?;
+    for _ in 0..30 {
+        if before.0 >= 1 && before.1 >= 1 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        before = conns(&mut c)?;
+    }
     ensure(before.0 >= 1 && before.1 >= 1, || {
         format!("no connections counted: {before:?}")
     })?;
