@@ -58,7 +58,7 @@ kernel=/boot/vmlinuz-$kver
 # Load order matters: virtio_pci and the crc32c providers first, then IPVS and the rest.
 modules=(virtio_pci crc32c_generic libcrc32c ip_vs ip_vs_rr ip_vs_wrr ip_vs_lc ip_vs_wlc
   ip_vs_lblc ip_vs_lblcr ip_vs_dh ip_vs_sh ip_vs_sed ip_vs_nq ip_vs_mh ip_vs_fo ip_vs_ovf
-  veth bridge dummy 9pnet_virtio 9p)
+  ip_vs_pe_sip veth bridge dummy 9pnet_virtio 9p)
 target_root=${CARGO_TARGET_DIR:-$repo/target}
 cache_key="$kver-$(cat "${BASH_SOURCE[0]}" | sha256sum | cut -c1-12)"
 cache=$target_root/ipvs-vm/$cache_key

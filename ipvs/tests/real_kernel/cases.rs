@@ -192,6 +192,24 @@ fn service_lifecycle() -> CaseResult {
     c.execute(&Operation::NewService(udp))
         .map_err(|e| e.to_string())?;
     contains(&ipvsadm_list("")?, "UDP  10.0.0.2:53 rr ops")?;
+    // Persistence engine (SIP Call-ID persistence), edited in place and read back.
+    let mut sip = Service::new(ServiceKey::udp(ip("10.0.0.3"), 5060), "rr");
+    sip.flags = ServiceFlags::PERSISTENT;
+    sip.timeout = 60;
+    c.execute(&Operation::NewService(sip.clone()))
+        .map_err(|e| e.to_string())?;
+    sip.pe_name = Some("sip".into());
+    c.execute(&Operation::SetService(sip.clone()))
+        .map_err(|e| e.to_string())?;
+    contains(
+        &ipvsadm_list("")?,
+        "UDP  10.0.0.3:5060 rr persistent 60 pe sip",
+    )?;
+    let got = c
+        .service(&sip.key)
+        .map_err(|e| e.to_string())?
+        .ok_or("sip service missing")?;
+    ensure(got.pe_name.as_deref() == Some("sip"), || format!("{got:?}"))?;
     c.execute(&Operation::DelService(key))
         .map_err(|e| e.to_string())?;
     lacks(&ipvsadm_list("")?, "10.0.0.1:80")?;
