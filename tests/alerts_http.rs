@@ -12,13 +12,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// One HTTP/1.1 GET with `Connection: close`; returns (status line, body).
 async fn get(addr: std::net::SocketAddr, path: &str) -> (String, String) {
-    let mut stream = tokio::time::timeout(
-        Duration::from_secs(5),
-        tokio::net::TcpStream::connect(addr),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    let mut stream =
+        tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(addr))
+            .await
+            .unwrap()
+            .unwrap();
     let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut response = Vec::new();
@@ -116,5 +114,8 @@ async fn binding_a_used_port_is_a_clear_error() {
     let first = http::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let addr = first.local_addr().unwrap();
     let err = http::bind(addr).await.unwrap_err().to_string();
-    assert!(err.contains("global.http_listen") && err.contains(&addr.to_string()), "{err}");
+    assert!(
+        err.contains("global.http_listen") && err.contains(&addr.to_string()),
+        "{err}"
+    );
 }

@@ -110,8 +110,8 @@ fn smilint_catches_a_broken_module() {
         .env("SMIPATH", base.path())
         .output()
         .unwrap();
-    let report = String::from_utf8_lossy(&out.stderr).into_owned()
-        + &String::from_utf8_lossy(&out.stdout);
+    let report =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
     assert!(report.contains("already registered"), "{report}");
 }
 
@@ -130,9 +130,15 @@ fn mib_oids_match_what_the_daemon_sends() {
     let root = oids::TANDEM_MIB;
     assert_eq!(oid_of("tandemMIB"), root);
     for (name, n) in [
-        ("tandemInstanceStateChange", tandem_notification::INSTANCE_STATE_CHANGE),
+        (
+            "tandemInstanceStateChange",
+            tandem_notification::INSTANCE_STATE_CHANGE,
+        ),
         ("tandemRealServerUp", tandem_notification::REAL_SERVER_UP),
-        ("tandemRealServerDown", tandem_notification::REAL_SERVER_DOWN),
+        (
+            "tandemRealServerDown",
+            tandem_notification::REAL_SERVER_DOWN,
+        ),
         ("tandemQuorumLost", tandem_notification::QUORUM_LOST),
         ("tandemQuorumRegained", tandem_notification::QUORUM_REGAINED),
         ("tandemConfigReload", tandem_notification::CONFIG_RELOAD),
@@ -154,7 +160,10 @@ fn mib_oids_match_what_the_daemon_sends() {
         ("tandemQuorum", tandem_object::QUORUM),
         ("tandemReloadResult", tandem_object::RELOAD_RESULT),
         ("tandemReloadErrors", tandem_object::RELOAD_ERRORS),
-        ("tandemDataplaneOperation", tandem_object::DATAPLANE_OPERATION),
+        (
+            "tandemDataplaneOperation",
+            tandem_object::DATAPLANE_OPERATION,
+        ),
     ] {
         assert_eq!(oid_of(name), format!("{root}.1.1.{n}"), "{name}");
     }

@@ -52,7 +52,10 @@ async fn hooks_of_one_object_run_in_the_order_submitted() {
     let hook = script(
         dir.path(),
         "hook",
-        &format!("sleep 0.0$((9 - $2 % 10)); echo \"$1 $2\" >> {}", out.display()),
+        &format!(
+            "sleep 0.0$((9 - $2 % 10)); echo \"$1 $2\" >> {}",
+            out.display()
+        ),
     );
     let hook = hook.to_str().unwrap();
     let runner = NotifyRunner::new(Duration::from_secs(10), 64, 16);
@@ -63,7 +66,11 @@ async fn hooks_of_one_object_run_in_the_order_submitted() {
                 .unwrap();
         }
     }
-    assert!(eventually(|| lines(&out).len() == 30).await, "{:?}", lines(&out));
+    assert!(
+        eventually(|| lines(&out).len() == 30).await,
+        "{:?}",
+        lines(&out)
+    );
     for key in ["real/web/10.0.0.1:80", "real/web/10.0.0.2:80"] {
         let seq: Vec<u32> = lines(&out)
             .iter()
@@ -91,7 +98,11 @@ async fn different_objects_run_concurrently() {
             out.display()
         ),
     );
-    let free = script(dir.path(), "free", &format!("echo free >> {}", out.display()));
+    let free = script(
+        dir.path(),
+        "free",
+        &format!("echo free >> {}", out.display()),
+    );
     let runner = NotifyRunner::new(Duration::from_secs(30), 64, 16);
     runner
         .submit("vrrp/vi_1", job(&[blocked.to_str().unwrap()]))
@@ -99,9 +110,17 @@ async fn different_objects_run_concurrently() {
     runner
         .submit("vrrp/vi_2", job(&[free.to_str().unwrap()]))
         .unwrap();
-    assert!(eventually(|| lines(&out) == ["free"]).await, "{:?}", lines(&out));
+    assert!(
+        eventually(|| lines(&out) == ["free"]).await,
+        "{:?}",
+        lines(&out)
+    );
     std::fs::write(&release, "").unwrap();
-    assert!(eventually(|| lines(&out) == ["free", "blocked"]).await, "{:?}", lines(&out));
+    assert!(
+        eventually(|| lines(&out) == ["free", "blocked"]).await,
+        "{:?}",
+        lines(&out)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -114,7 +133,11 @@ async fn timeout_kills_the_command_and_what_it_started() {
         "hung",
         &format!("sleep 60 & echo $! > {}; wait", pidfile.display()),
     );
-    let next = script(dir.path(), "next", &format!("echo next > {}", after.display()));
+    let next = script(
+        dir.path(),
+        "next",
+        &format!("echo next > {}", after.display()),
+    );
     let runner = NotifyRunner::new(Duration::from_millis(300), 64, 16);
     runner
         .submit("real/web/x", job(&[hung.to_str().unwrap()]))
@@ -134,7 +157,13 @@ async fn timeout_kills_the_command_and_what_it_started() {
     // waiting for its reaper), not sleeping.
     let gone = eventually(|| {
         std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map(|s| s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+            .map(|s| {
+                s.rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .trim_start()
+                    .starts_with('Z')
+            })
             .unwrap_or(true)
     })
     .await;
@@ -204,7 +233,10 @@ async fn emit_runs_real_server_and_quorum_hooks_with_their_environment() {
     });
     let real = dir.path().join("real.down");
     let quorum = dir.path().join("quorum.down");
-    assert!(eventually(|| real.exists() && quorum.exists() && alerts.notify_stats().succeeded == 2).await);
+    assert!(
+        eventually(|| real.exists() && quorum.exists() && alerts.notify_stats().succeeded == 2)
+            .await
+    );
     assert_eq!(
         lines(&real),
         [

@@ -426,4 +426,3 @@ fn a_dead_receiver_never_blocks_emit_and_drops_are_counted() {
     let t = rx.wait_traps(live_port, 100);
     assert_has(&t[99], "STRING: \"event 99\"");
 }
-
