@@ -199,6 +199,9 @@ pub struct Instance {
     counters: Counters,
     /// What received packets must match; kept up to date so receiving allocates nothing.
     params: ValidationParams,
+    /// When we last sent gratuitous ARP/NA as master: bounds the bursts a conflicting
+    /// lower-priority master can trigger (see [`Instance::master_on_advert`]).
+    last_gratuitous: Option<Instant>,
 }
 
 impl Instance {
@@ -229,6 +232,7 @@ impl Instance {
             track_failed: false,
             running: false,
             counters: Counters::default(),
+            last_gratuitous: None,
         })
     }
 
@@ -438,6 +442,7 @@ impl Instance {
         out.push(Action::SendGratuitous(
             self.config.virtual_addresses.clone(),
         ));
+        self.last_gratuitous = Some(now);
         self.timers.advert = Some(now + self.config.advert_interval.to_duration());
         self.timers.gratuitous_refresh = self.config.gratuitous_refresh.map(|d| now + d);
     }
@@ -481,6 +486,7 @@ impl Instance {
                     out.push(Action::SendGratuitous(
                         self.config.virtual_addresses.clone(),
                     ));
+                    self.last_gratuitous = Some(now);
                     self.timers.gratuitous_refresh =
                         self.config.gratuitous_refresh.map(|d| now + d);
                 }
@@ -573,9 +579,30 @@ impl Instance {
             // IPvX Address of the sender is greater than the local primary IPvX Address".
             TransitionReason::EqualPriorityHigherAddress
         } else {
-            // "Otherwise: Discard the ADVERTISEMENT".
+            // "Otherwise: Discard the ADVERTISEMENT" — we stay master. But a router advertising
+            // a lower priority believes it is master too (a healed split brain), and clients
+            // may have followed its gratuitous ARP/NA. Assert ourselves at once: an advert, so
+            // it yields now rather than at our next interval, and gratuitous ARP/NA so clients
+            // come back (keepalived leaves them on the loser, which dropped the VIPs). Bursts
+            // are bounded to one per MIN_GRATUITOUS_REFRESH whatever the peer's advert rate.
+            self.send_advert(self.effective_priority, out);
+            self.timers.advert = Some(now + self.config.advert_interval.to_duration());
+            let due = self
+                .last_gratuitous
+                .is_none_or(|t| now.saturating_duration_since(t) >= MIN_GRATUITOUS_REFRESH);
+            if due {
+                out.push(Action::SendGratuitous(
+                    self.config.virtual_addresses.clone(),
+                ));
+                self.last_gratuitous = Some(now);
+            }
             return;
         };
+        // Stepping down, we were master alongside a better master (split brain healing, or a
+        // preemption). One last advert with our priority tells the winner, even if its advert
+        // reached us before any of ours reached it, so it re-sends gratuitous ARP/NA (above)
+        // for the clients that followed ours.
+        self.send_advert(self.effective_priority, out);
         // "Cancel Adver_Timer; Set Master_Adver_Interval to Adver Interval contained in the
         // ADVERTISEMENT; Recompute Skew_Time and Master_Down_Interval; Set Master_Down_Timer to
         // Master_Down_Interval; Transition to the Backup state".

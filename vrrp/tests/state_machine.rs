@@ -212,6 +212,8 @@ fn master_yields_to_higher_priority() {
     assert_eq!(
         actions,
         vec![
+            // A last advert at our priority tells the winner it had company (split brain).
+            Action::SendAdvert(our_advert(100)),
             changed(
                 State::Master,
                 State::Backup,
@@ -227,17 +229,24 @@ fn master_yields_to_higher_priority() {
 #[test]
 fn equal_priority_tie_break_on_primary_address() {
     let c = Clock::new();
-    // A lower address with equal priority is discarded: we stay master.
+    // A lower address with equal priority loses: we stay master and advertise at once (our
+    // gratuitous ARP on becoming master, 0.4 s ago, is recent enough).
     let mut inst = master_v3(&c, 100);
-    assert!(inst.handle(from(PEER_LOW, 100), c.ms(4000)).is_empty());
+    assert_eq!(
+        inst.handle(from(PEER_LOW, 100), c.ms(4000)),
+        vec![Action::SendAdvert(our_advert(100))]
+    );
     assert_eq!(inst.state(), State::Master);
-    // A lower priority is discarded whatever the address.
-    assert!(inst.handle(from(PEER_HIGH, 99), c.ms(4100)).is_empty());
+    // A lower priority loses whatever the address.
+    assert_eq!(
+        inst.handle(from(PEER_HIGH, 99), c.ms(4100)),
+        vec![Action::SendAdvert(our_advert(100))]
+    );
     assert_eq!(inst.state(), State::Master);
     // A higher address with equal priority wins.
     let actions = inst.handle(from(PEER_HIGH, 100), c.ms(4200));
     assert_eq!(
-        actions[0],
+        actions[1],
         changed(
             State::Master,
             State::Backup,
@@ -245,6 +254,28 @@ fn equal_priority_tie_break_on_primary_address() {
         )
     );
     assert_eq!(inst.state(), State::Backup);
+}
+
+/// A healed split brain: the master hears a lower-priority master. It stays master, advertises
+/// at once (Adver_Timer restarted) and re-sends gratuitous ARP/NA so clients that followed the
+/// other one come back; at most one burst per second however fast the other advertises.
+#[test]
+fn master_reasserts_against_a_lower_priority_master() {
+    let c = Clock::new();
+    let mut inst = master_v3(&c, 150); // master at 3.6 s
+    let both = vec![
+        Action::SendAdvert(our_advert(150)),
+        Action::SendGratuitous(vec![ip(VIP)]),
+    ];
+    assert_eq!(inst.handle(from(PEER_HIGH, 100), c.ms(10_000)), both);
+    assert_eq!(inst.state(), State::Master);
+    assert_eq!(inst.next_deadline(), Some(c.ms(11_000)));
+    assert_eq!(
+        inst.handle(from(PEER_HIGH, 100), c.ms(10_500)),
+        vec![Action::SendAdvert(our_advert(150))]
+    );
+    assert_eq!(inst.handle(from(PEER_HIGH, 100), c.ms(11_000)), both);
+    assert_eq!(inst.counters().adverts_received, 3);
 }
 
 #[test]
@@ -705,7 +736,7 @@ fn receive_validates_counts_and_handles() {
     let rx = ReceivedPacket::from_ipv4_datagram(&good).unwrap();
     let actions = inst.receive(&rx, c.ms(4100)).unwrap();
     assert_eq!(
-        actions[0],
+        actions[1],
         changed(
             State::Master,
             State::Backup,
