@@ -9,12 +9,14 @@
 use std::collections::HashMap;
 use std::error::Error as _;
 use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Once, OnceLock};
 
 use md5::{Digest, Md5};
 use regex::bytes::Regex;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 
@@ -77,6 +79,9 @@ pub struct HttpSpec {
     /// Verify the server certificate against the system roots and `host` (default). Off accepts
     /// any certificate, e.g. a real server's self-signed one.
     pub tls_verify: bool,
+    /// PEM file of trust anchors (a private CA) used instead of the system trust store when
+    /// `tls_verify` is on; read once when the check is built.
+    pub ca_cert: Option<PathBuf>,
     /// Extra request headers.
     pub headers: Vec<(String, String)>,
     /// Source address to bind.
@@ -94,6 +99,7 @@ impl Default for HttpSpec {
             body_regex: None,
             digest: None,
             tls_verify: true,
+            ca_cert: None,
             headers: Vec::new(),
             source: None,
         }
@@ -174,7 +180,14 @@ impl HttpSpec {
             .host
             .as_deref()
             .is_some_and(|h| h.trim_matches(['[', ']']).parse::<IpAddr>().is_err());
+        // Loading the trust anchors here surfaces TLS errors at registration, not at probe time
+        // (headers were validated above; the client itself is built on the first probe).
+        let tls = match (&self.ca_cert, self.tls_verify) {
+            (Some(path), true) => private_ca_config(path)?,
+            _ => shared_tls_config(self.tls_verify)?,
+        };
         let checker = HttpChecker {
+            tls,
             spec: self.clone(),
             headers,
             body_regex,
@@ -182,9 +195,6 @@ impl HttpSpec {
             host_is_name,
             clients: Mutex::new(HashMap::new()),
         };
-        // Loading the trust store here surfaces TLS errors at registration, not at probe time
-        // (headers were validated above; the client itself is built on the first probe).
-        tls_config(self.tls_verify)?;
         Ok(checker)
     }
 }
@@ -193,6 +203,7 @@ impl HttpSpec {
 #[derive(Debug)]
 pub struct HttpChecker {
     spec: HttpSpec,
+    tls: rustls::ClientConfig,
     headers: HeaderMap,
     body_regex: Option<Regex>,
     digest: Option<String>,
@@ -209,7 +220,7 @@ impl HttpChecker {
         spec.build()
     }
 
-    fn client_builder(&self) -> Result<reqwest::ClientBuilder, BuildError> {
+    fn client_builder(&self) -> reqwest::ClientBuilder {
         install_crypto_provider();
         let mut builder = reqwest::Client::builder()
             .no_proxy()
@@ -218,11 +229,11 @@ impl HttpChecker {
             .http1_only()
             .user_agent(concat!("tandem-checkers/", env!("CARGO_PKG_VERSION")))
             .default_headers(self.headers.clone())
-            .tls_backend_preconfigured(tls_config(self.spec.tls_verify)?);
+            .tls_backend_preconfigured(self.tls.clone());
         if let Some(source) = self.spec.source {
             builder = builder.local_address(source);
         }
-        Ok(builder)
+        builder
     }
 
     fn client_for(&self, addr: SocketAddr) -> Result<reqwest::Client, Failure> {
@@ -233,9 +244,7 @@ impl HttpChecker {
         if let Some(client) = clients.get(&addr) {
             return Ok(client.clone());
         }
-        let mut builder = self
-            .client_builder()
-            .map_err(|e| Failure::new(DownReason::Tls, e.to_string()))?;
+        let mut builder = self.client_builder();
         if let (true, Some(host)) = (self.host_is_name, &self.spec.host) {
             builder = builder.resolve(host, addr);
         }
@@ -320,13 +329,12 @@ impl HttpChecker {
     }
 }
 
-/// The TLS client configuration shared by every HTTPS check with the same `tls_verify`.
+/// The TLS client configuration shared by every HTTPS check with the same `tls_verify` (and no
+/// `ca_cert`).
 ///
 /// Built once per process: loading the system trust store costs milliseconds, which for
-/// thousands of checks (one HTTP client each) would dominate start-up. Session resumption is off
-/// so every probe does a full handshake and verifies the certificate it is served today (a
-/// resumed TLS 1.3 session skips certificate verification, hiding an expired certificate).
-fn tls_config(verify: bool) -> Result<rustls::ClientConfig, BuildError> {
+/// thousands of checks (one HTTP client each) would dominate start-up.
+fn shared_tls_config(verify: bool) -> Result<rustls::ClientConfig, BuildError> {
     static VERIFYING: OnceLock<Result<rustls::ClientConfig, String>> = OnceLock::new();
     static ACCEPTING: OnceLock<Result<rustls::ClientConfig, String>> = OnceLock::new();
     let cell = if verify { &VERIFYING } else { &ACCEPTING };
@@ -340,21 +348,55 @@ fn tls_config(verify: bool) -> Result<rustls::ClientConfig, BuildError> {
         } else {
             Arc::new(AcceptAnyCertificate(Arc::clone(&provider)))
         };
-        let mut config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
-            .dangerous()
-            .with_custom_certificate_verifier(verifier)
-            .with_no_client_auth();
-        config.resumption = rustls::client::Resumption::disabled();
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Ok(config)
+        client_config(provider, verifier)
     })
     .clone()
     .map_err(|message| BuildError::Invalid {
         field: "tls",
         message,
     })
+}
+
+/// A configuration trusting only the CA certificates in the PEM file at `path`.
+fn private_ca_config(path: &Path) -> Result<rustls::ClientConfig, BuildError> {
+    let invalid = |message: String| BuildError::Invalid {
+        field: "ca_cert",
+        message: format!("{}: {message}", path.display()),
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(path).map_err(|e| invalid(e.to_string()))? {
+        let cert = cert.map_err(|e| invalid(e.to_string()))?;
+        roots.add(cert).map_err(|e| invalid(e.to_string()))?;
+    }
+    if roots.is_empty() {
+        return Err(invalid("no certificate in the file".into()));
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+        Arc::new(roots),
+        Arc::clone(&provider),
+    )
+    .build()
+    .map_err(|e| invalid(e.to_string()))?;
+    client_config(provider, verifier).map_err(invalid)
+}
+
+/// HTTP/1.1 only, no client certificate, and no session resumption: every probe does a full
+/// handshake and verifies the certificate it is served today (a resumed TLS 1.3 session skips
+/// certificate verification, which would hide an expired certificate).
+fn client_config(
+    provider: Arc<rustls::crypto::CryptoProvider>,
+    verifier: Arc<dyn ServerCertVerifier>,
+) -> Result<rustls::ClientConfig, String> {
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    config.resumption = rustls::client::Resumption::disabled();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
 }
 
 /// `tls_verify: false`: any certificate is accepted (a real server's self-signed one), but the

@@ -133,16 +133,26 @@ impl Env {
         );
     }
 
-    /// Starts nginx in `rs`: HTTP on 8080 and HTTPS on 8443 with a self-signed certificate for
-    /// `www.example.test`. Returns the pid and the access log path.
-    pub fn start_nginx(&self) -> (u32, PathBuf) {
-        let nginx = require_tool("nginx", "nginx-light");
-        require_tool("openssl", "openssl");
-        let d = &self.scratch.0;
-        let cert = self.scratch.path("cert.pem");
-        let key = self.scratch.path("key.pem");
-        if !cert.exists() {
-            tandem_testlab::run(&[
+    /// Path of the test CA's certificate (PEM), which signed nginx's certificate.
+    pub fn ca_cert(&self) -> PathBuf {
+        self.scratch.path("ca.pem")
+    }
+
+    /// A private CA (`ca.pem`) and a server certificate for `www.example.test` signed by it: the
+    /// real-world layout of an internal real server, untrusted by the system trust store.
+    fn make_certificates(&self, cert: &Path, key: &Path) {
+        let ca_key = self.scratch.path("ca.key");
+        let csr = self.scratch.path("leaf.csr");
+        let ext = self.scratch.path("leaf.ext");
+        std::fs::write(
+            &ext,
+            "subjectAltName=DNS:www.example.test\nbasicConstraints=CA:FALSE\n\
+             keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        let s = |p: &Path| p.to_str().unwrap().to_string();
+        let steps: [Vec<String>; 3] = [
+            [
                 "openssl",
                 "req",
                 "-x509",
@@ -152,15 +162,69 @@ impl Env {
                 "-days",
                 "2",
                 "-subj",
-                "/CN=www.example.test",
-                "-addext",
-                "subjectAltName=DNS:www.example.test",
+                "/CN=tandem test CA",
                 "-keyout",
-                key.to_str().unwrap(),
-                "-out",
-                cert.to_str().unwrap(),
+            ]
+            .iter()
+            .map(|a| a.to_string())
+            .chain([s(&ca_key), "-out".into(), s(&self.ca_cert())])
+            .collect(),
+            [
+                "openssl",
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                "/CN=www.example.test",
+                "-keyout",
+            ]
+            .iter()
+            .map(|a| a.to_string())
+            .chain([s(key), "-out".into(), s(&csr)])
+            .collect(),
+            [
+                "openssl",
+                "x509",
+                "-req",
+                "-days",
+                "2",
+                "-set_serial",
+                "2",
+                "-in",
+            ]
+            .iter()
+            .map(|a| a.to_string())
+            .chain([
+                s(&csr),
+                "-CA".into(),
+                s(&self.ca_cert()),
+                "-CAkey".into(),
+                s(&ca_key),
+                "-extfile".into(),
+                s(&ext),
+                "-out".into(),
+                s(cert),
             ])
-            .unwrap();
+            .collect(),
+        ];
+        for step in &steps {
+            let argv: Vec<&str> = step.iter().map(String::as_str).collect();
+            tandem_testlab::run(&argv).unwrap();
+        }
+    }
+
+    /// Starts nginx in `rs`: HTTP on 8080 and HTTPS on 8443 with a certificate for
+    /// `www.example.test` signed by the test CA ([`Env::ca_cert`]). Returns the pid and the
+    /// access log path.
+    pub fn start_nginx(&self) -> (u32, PathBuf) {
+        let nginx = require_tool("nginx", "nginx-light");
+        require_tool("openssl", "openssl");
+        let d = &self.scratch.0;
+        let cert = self.scratch.path("cert.pem");
+        let key = self.scratch.path("key.pem");
+        if !cert.exists() {
+            self.make_certificates(&cert, &key);
         }
         // 2 MiB: twice the body bound; a marker only in the second MiB.
         let big = self.scratch.path("big.bin");
