@@ -95,7 +95,6 @@ pub fn check_config(check: &Check, address: IpAddr, port: u16, helo_default: &st
                 .map(|h| h.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
                 .unwrap_or_default(),
             source,
-            ..HttpSpec::default()
         }),
         CheckKind::Dns => CheckSpec::Dns(DnsSpec {
             name: check
@@ -125,7 +124,6 @@ pub fn check_config(check: &Check, address: IpAddr, port: u16, helo_default: &st
                 .map(|h| h.value.clone())
                 .unwrap_or_else(|| helo_default.to_string()),
             source,
-            ..SmtpSpec::default()
         }),
         CheckKind::Udp => CheckSpec::Udp(UdpSpec {
             payload: check
@@ -135,7 +133,6 @@ pub fn check_config(check: &Check, address: IpAddr, port: u16, helo_default: &st
                 .unwrap_or_default(),
             expect: check.expect.as_ref().map(|e| payload_bytes(e)),
             source,
-            ..UdpSpec::default()
         }),
         CheckKind::Exec => CheckSpec::Exec(ExecSpec {
             argv: check
@@ -150,10 +147,7 @@ pub fn check_config(check: &Check, address: IpAddr, port: u16, helo_default: &st
                 .map(|_| DynamicWeight::ExitCode),
             ..ExecSpec::default()
         }),
-        _ => CheckSpec::Tcp(TcpSpec {
-            source,
-            ..TcpSpec::default()
-        }),
+        _ => CheckSpec::Tcp(TcpSpec { source }),
     };
     CheckConfig {
         spec,

@@ -66,7 +66,13 @@ async fn run_async(config_path: std::path::PathBuf, config: config::Config) -> E
 
     let summary = config.summary();
     let (tx, rx) = mpsc::channel(1024);
-    let director = Director::new(config_path.clone(), config);
+    let director = match Director::new(config_path.clone(), config) {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let director_task = tokio::spawn(director.run(rx));
     tokio::spawn(crate::control::server::serve(
         listener,

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod daemon;
+pub mod dataplane;
 pub mod demo;
 pub mod director;
 pub mod http;

@@ -127,14 +127,28 @@ mod tests {
                 vec![
                     "/bin/sh".into(),
                     "-c".into(),
-                    format!("sleep {delay}; echo $TANDEM_STATE{i} >> {}", log.display()),
+                    format!(
+                        "sleep {delay}; echo ${{TANDEM_STATE}}{i} >> {}",
+                        log.display()
+                    ),
                 ],
                 vec![("TANDEM_STATE".into(), "MASTER".into())],
             );
         }
+        // A hung command is killed at the timeout and the next one of its key still runs.
+        let after = dir.join("after.log");
         notifier.run(
             "vrrp:VI_2".into(),
             vec!["/bin/sleep".into(), "30".into()],
+            vec![],
+        );
+        notifier.run(
+            "vrrp:VI_2".into(),
+            vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                format!("echo ran > {}", after.display()),
+            ],
             vec![],
         );
         let deadline = std::time::Instant::now() + Duration::from_secs(5);

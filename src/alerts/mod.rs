@@ -149,7 +149,12 @@ impl Alerts {
         }
         for sink in &self.inner.sinks {
             if sink.tx.try_send(event.clone()).is_err() {
-                sink.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                let dropped = sink.counters.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                // Logged at 1, 2, 4, 8... drops: visible without flooding the log while a
+                // receiver is down.
+                if dropped.is_power_of_two() {
+                    tracing::warn!(event = "alert_dropped", sink = %sink.name, dropped, "alert queue full (receiver slow or down); alerts dropped");
+                }
                 if let Some(m) = &self.inner.metrics {
                     m.alert_dropped(&sink.name);
                 }

@@ -263,7 +263,8 @@ pub fn notifications(event: &AlertEvent, router_id: &str) -> Vec<Notification> {
 /// The full PDU varbind list: sysUpTime.0, snmpTrapOID.0, then the notification's own
 /// (RFC 3416 §4.2.6).
 pub fn pdu_varbinds(notification: &Notification, uptime: Duration) -> Vec<(Oid, Value)> {
-    let ticks = u32::try_from(uptime.as_millis() / 10).unwrap_or(u32::MAX);
+    // TimeTicks count modulo 2^32 (RFC 2578 §7.1.8): wrap after 497 days, as agents do.
+    let ticks = (uptime.as_millis() / 10 % (1u128 << 32)) as u32;
     let mut varbinds = Vec::with_capacity(notification.varbinds.len() + 2);
     varbinds.push((oid(oids::SYS_UP_TIME_0), Value::TimeTicks(ticks)));
     varbinds.push((
@@ -309,10 +310,14 @@ pub(crate) async fn run_target(
         SocketAddr::from(([0u16; 8], 0))
     };
     let mut socket: Option<UdpSocket> = None;
-    // Request ids start at a time-derived value so a restarted daemon's first informs are not
-    // mistaken for duplicates by a receiver.
-    let mut request_id =
-        (started.elapsed().as_nanos() as i32 ^ std::process::id() as i32) & 0x3FFF_FFFF;
+    // Request ids start at a clock- and pid-derived value so a restarted daemon's first informs
+    // are not mistaken for duplicates of the previous run's by a receiver.
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0)
+        ^ std::process::id().rotate_left(16);
+    let mut request_id = (seed & 0x3FFF_FFFF) as i32;
     while let Some(event) = rx.recv().await {
         for notification in notifications(&event, &router_id) {
             if socket.is_none() {

@@ -49,7 +49,69 @@ pub struct Config {
     /// `xdp` (embedded XDP load balancer) or `none` (health state and logs only).
     #[serde(default)]
     #[garde(skip)]
-    pub dataplane: Dataplane,
+    pub dataplane: At<Dataplane>,
+    /// IPVS dataplane settings (with `dataplane: ipvs`).
+    #[serde(default)]
+    #[garde(dive)]
+    pub ipvs: IpvsSettings,
+}
+
+/// IPVS dataplane settings.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, Validate, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IpvsSettings {
+    /// Also delete IPVS services this configuration does not declare (by default tandem only
+    /// touches its own services and leaves others, e.g. added with ipvsadm, alone).
+    #[serde(default)]
+    #[garde(skip)]
+    pub flush_foreign: bool,
+    /// On daemon stop: `keep` the services in the kernel (traffic keeps flowing while tandem
+    /// restarts) or `remove` them.
+    #[serde(default)]
+    #[garde(skip)]
+    pub on_shutdown: OnShutdown,
+    /// How often the kernel table is compared with the desired state even when nothing
+    /// changed, repairing drift (someone ran ipvsadm by hand).
+    #[serde(default = "default_reconcile_interval")]
+    #[garde(skip)]
+    pub reconcile_interval: At<ConfigDuration>,
+    /// Connection synchronisation: the IPVS sync daemon runs as master while the followed VRRP
+    /// instance (or sync group) is MASTER, as backup otherwise, so established connections
+    /// survive a failover.
+    #[serde(default)]
+    #[garde(dive)]
+    pub sync_daemon: Option<SyncDaemonSettings>,
+}
+
+impl Default for IpvsSettings {
+    fn default() -> Self {
+        IpvsSettings {
+            flush_foreign: false,
+            on_shutdown: OnShutdown::Keep,
+            reconcile_interval: default_reconcile_interval(),
+            sync_daemon: None,
+        }
+    }
+}
+
+fn default_reconcile_interval() -> At<ConfigDuration> {
+    At::new(ConfigDuration::from_secs(5))
+}
+
+/// IPVS connection synchronisation daemon.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, Validate, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SyncDaemonSettings {
+    /// Interface the sync traffic uses (usually a dedicated link between the directors).
+    #[garde(length(min = 1, max = 15))]
+    pub interface: At<String>,
+    /// Sync id shared by both directors (0..255).
+    #[serde(default)]
+    #[garde(range(max = 255))]
+    pub sync_id: At<u32>,
+    /// Name of the VRRP instance or sync group whose state decides master/backup.
+    #[garde(length(min = 1))]
+    pub follow: At<String>,
 }
 
 /// Daemon-wide settings.
@@ -606,6 +668,11 @@ keyword_enum!(
 keyword_enum!(
     /// Forwarding method.
     Forwarding { Nat = "nat", #[default] Dr = "dr", Tun = "tun" }
+);
+
+keyword_enum!(
+    /// IPVS services on daemon stop.
+    OnShutdown { #[default] Keep = "keep", Remove = "remove" }
 );
 
 keyword_enum!(

@@ -17,7 +17,42 @@ pub(crate) fn semantic_errors(config: &Config) -> Errors {
     check_vrrp_instances(config, &mut errors);
     check_sync_groups(config, &mut errors);
     check_virtual_servers(config, &mut errors);
+    check_dataplane(config, &mut errors);
     errors
+}
+
+fn check_dataplane(config: &Config, errors: &mut Errors) {
+    if *config.dataplane == Dataplane::Xdp {
+        errors.push((
+            config.dataplane.pos,
+            "dataplane `xdp` is not available in this build of tandem; use `ipvs` or `none`".into(),
+        ));
+    }
+    if let Some(sync) = &config.ipvs.sync_daemon {
+        let known = config
+            .vrrp_instances
+            .iter()
+            .any(|i| i.name.value == sync.follow.value)
+            || config
+                .sync_groups
+                .iter()
+                .any(|g| g.name.value == sync.follow.value);
+        if !known {
+            errors.push((
+                sync.follow.pos,
+                format!(
+                    "ipvs.sync_daemon.follow: no vrrp instance or sync group named {:?}",
+                    sync.follow.value
+                ),
+            ));
+        }
+    }
+    if config.ipvs.reconcile_interval.get() < Duration::from_millis(100) {
+        errors.push((
+            config.ipvs.reconcile_interval.pos,
+            "ipvs.reconcile_interval must be at least 100ms".into(),
+        ));
+    }
 }
 
 /// Records `value` under `key` in `seen`; a second occurrence is an error at its position.

@@ -37,13 +37,14 @@ impl Director {
         }
     }
 
-    pub(super) fn on_check_event(&mut self, event: CheckEvent) {
+    /// Applies a check event; returns whether the desired dataplane state may have changed.
+    pub(super) fn on_check_event(&mut self, event: CheckEvent) -> bool {
         let Some((service, ri)) = self.services.locate(&event.owner.0) else {
-            return; // a late event of a check removed by a reload
+            return false; // a late event of a check removed by a reload
         };
         let service_name = service.config.name.value.clone();
         let Some(real) = service.reals.get_mut(ri) else {
-            return;
+            return false;
         };
         let latency = event.result.latency;
         let (last_result, reason) = match &event.result.outcome {
@@ -89,5 +90,6 @@ impl Director {
             }
             self.recompute_tracking();
         }
+        true
     }
 }

@@ -3,6 +3,7 @@
 //! tells the instances and the dataplane. Keeping every decision in one task means no locks
 //! and a total order of events.
 
+mod dataplane_control;
 mod health;
 pub mod services;
 pub mod status;
@@ -58,20 +59,22 @@ pub struct Director {
     links_tx: mpsc::Sender<LinkChange>,
     notifier: crate::notify::Notifier,
     checks: tandem_checkers::Scheduler,
+    ipvs: Option<crate::dataplane::ipvs::IpvsDataplane>,
     check_events: mpsc::UnboundedReceiver<tandem_checkers::CheckEvent>,
 }
 
 impl Director {
-    pub fn new(config_path: PathBuf, config: Config) -> Self {
+    /// Must be called within the tokio runtime (the check scheduler's driver is a task).
+    pub fn new(config_path: PathBuf, config: Config) -> Result<Self, String> {
         let router_id = router_id(&config);
         let services = ServiceTable::from_config(&config);
         let (transitions_tx, transitions_rx) = mpsc::unbounded_channel();
         let (links_tx, links_rx) = mpsc::channel(256);
         let notifier = crate::notify::Notifier::new(config.global.notify_timeout.get());
-        // Must be called within the runtime: the scheduler's driver is a task.
         let (checks, check_events) =
-            tandem_checkers::Scheduler::start(tandem_checkers::SchedulerOptions::default());
-        Director {
+            tandem_checkers::Scheduler::start(tandem_checkers::SchedulerOptions::default())
+                .map_err(|e| format!("cannot start the health-check scheduler: {e}"))?;
+        Ok(Director {
             config_path,
             config,
             router_id,
@@ -88,8 +91,9 @@ impl Director {
             links_tx,
             notifier,
             checks,
+            ipvs: None,
             check_events,
-        }
+        })
     }
 
     /// Runs until a Shutdown command arrives or every sender is gone.
@@ -104,6 +108,7 @@ impl Director {
         }
         self.start_instances();
         self.sync_checks().await;
+        self.ensure_dataplane().await;
         loop {
             tokio::select! {
                 command = commands.recv() => match command {
@@ -114,12 +119,20 @@ impl Director {
                     }
                     Some(DirectorCommand::Shutdown) | None => break,
                 },
-                Some(transition) = self.transitions_rx.recv() => self.on_transition(transition),
+                Some(transition) = self.transitions_rx.recv() => {
+                    self.on_transition(transition);
+                    self.push_dataplane();
+                }
                 Some(change) = self.links_rx.recv() => self.on_link_change(change),
-                Some(event) = self.check_events.recv() => self.on_check_event(event),
+                Some(event) = self.check_events.recv() => {
+                    if self.on_check_event(event) {
+                        self.push_dataplane();
+                    }
+                }
             }
         }
         self.stop_instances().await;
+        self.stop_dataplane().await;
         tracing::info!("director stopped");
     }
 
@@ -134,6 +147,7 @@ impl Director {
                 self.config = new;
                 self.reconcile_instances();
                 self.sync_checks().await;
+                self.ensure_dataplane().await;
                 self.reloads_ok += 1;
                 self.last_reload_errors.clear();
                 tracing::info!(
@@ -171,7 +185,7 @@ impl Director {
             .into_iter()
             .map(|(owner, status)| (owner.0, status))
             .collect();
-        Status {
+        let mut status = Status {
             router_id: self.router_id.clone(),
             config_file: self.config_path.display().to_string(),
             reloads_ok: self.reloads_ok,
@@ -180,7 +194,10 @@ impl Director {
             dataplane: self.config.dataplane.to_string(),
             vrrp_instances: self.vrrp_status(),
             virtual_servers: self.services.status(&checks),
-        }
+            ..Status::default()
+        };
+        self.dataplane_status(&mut status);
+        status
     }
 }
 

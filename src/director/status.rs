@@ -16,6 +16,13 @@ pub struct Status {
     #[serde(default)]
     pub last_reload_errors: Vec<String>,
     pub dataplane: String,
+    /// IPVS: whether the generic-netlink family answered, the last error, operations applied.
+    #[serde(default)]
+    pub dataplane_connected: Option<bool>,
+    #[serde(default)]
+    pub dataplane_error: Option<String>,
+    #[serde(default)]
+    pub dataplane_operations: Option<u64>,
     pub vrrp_instances: Vec<VrrpInstanceStatus>,
     pub virtual_servers: Vec<VirtualServerStatus>,
 }
@@ -94,6 +101,9 @@ impl Status {
             "tandem {} (config {}, dataplane {}, reloads ok {} failed {})",
             self.router_id, self.config_file, self.dataplane, self.reloads_ok, self.reloads_failed
         );
+        if let Some(e) = &self.dataplane_error {
+            let _ = writeln!(out, "  dataplane error: {e}");
+        }
         for e in &self.last_reload_errors {
             let _ = writeln!(out, "  last reload error: {e}");
         }

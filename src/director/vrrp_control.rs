@@ -30,7 +30,7 @@ impl Director {
         let wanted = vrrp::specs(&self.config);
         let mut keep = Vec::new();
         for handle in self.instances.drain(..) {
-            if wanted.iter().any(|w| *w == handle.spec) {
+            if wanted.contains(&handle.spec) {
                 keep.push(handle);
             } else {
                 tracing::info!(instance = %handle.spec.name, "VRRP instance changed or removed by reload; stopping it");
@@ -158,11 +158,11 @@ impl Director {
                     InstanceCommand::TrackFault(wanted.fault == Some(true)),
                 ));
             }
-            if wanted.priority != sent.priority {
-                if let Some(p) = wanted.priority {
-                    tracing::info!(instance = %name, vrid = handle.spec.vrid, priority = p, configured = handle.spec.priority, "tracking changed the effective priority");
-                    commands.push((handle.commands.clone(), InstanceCommand::Priority(p)));
-                }
+            if wanted.priority != sent.priority
+                && let Some(p) = wanted.priority
+            {
+                tracing::info!(instance = %name, vrid = handle.spec.vrid, priority = p, configured = handle.spec.priority, "tracking changed the effective priority");
+                commands.push((handle.commands.clone(), InstanceCommand::Priority(p)));
             }
             self.tracking_sent.insert(name.clone(), wanted);
         }

@@ -41,10 +41,10 @@ pub async fn monitor(out: mpsc::Sender<LinkChange>) -> std::io::Result<()> {
     loop {
         match links.try_next().await {
             Ok(Some(link)) => {
-                if let Some(change) = change_of(&link, false) {
-                    if out.send(change).await.is_err() {
-                        return Ok(());
-                    }
+                if let Some(change) = change_of(&link, false)
+                    && out.send(change).await.is_err()
+                {
+                    return Ok(());
                 }
             }
             Ok(None) => break,
@@ -64,10 +64,10 @@ pub async fn monitor(out: mpsc::Sender<LinkChange>) -> std::io::Result<()> {
             }
             _ => None,
         };
-        if let Some(change) = change {
-            if out.send(change).await.is_err() {
-                break;
-            }
+        if let Some(change) = change
+            && out.send(change).await.is_err()
+        {
+            break;
         }
     }
     Ok(())

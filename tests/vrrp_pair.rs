@@ -1,0 +1,454 @@
+#![allow(clippy::expect_used, clippy::unwrap_used)] // tests fail loudly
+//! tandem ↔ tandem VRRP in network namespaces (issue 3): election, failover on SIGKILL, link
+//! cut and SIGTERM, preemption (on, off, delayed), the address owner, interface tracking,
+//! stale-VIP cleanup after a crash, notify commands and `tandem status`. Each test builds its
+//! own lab; VRRPv3 tests use 100 ms adverts (Master_Down_Interval ≈ 360 ms for priority 100),
+//! VRRPv2 1 s.
+
+#[path = "vrrp_support.rs"]
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::*;
+use tandem::lab::{VIP4, VIP6};
+
+const VI: &str = "VI_1";
+/// Generous bound for anything that takes a few 100 ms Master_Down_Intervals.
+const FEW: Duration = Duration::from_secs(5);
+
+/// dir1 (150) and dir2 (100) with VRRPv3 multicast, 100 ms adverts; dir2 runs notify
+/// commands. Election, status, SIGKILL failover (GARP moves the client), restart (stale VIP
+/// removed, preempt back), SIGTERM (priority 0), link cut and restore, notify order.
+#[test]
+fn v3_ipv4_multicast_election_failover_preempt_notify() {
+    let mut lab = build("vrrp-mc", &["dir1", "dir2"], false);
+    let notify_file = lab.state_dir.join("notify-dir2.log");
+    let echo = format!(
+        "[/bin/sh, -c, 'echo $TANDEM_INSTANCE $TANDEM_STATE $TANDEM_PRIORITY >> {}']",
+        notify_file.display()
+    );
+    let notify = format!("notify: {{ master: {echo}, backup: {echo} }}");
+    lab.start(0, &config(&[Instance::v3(150)])).unwrap();
+    lab.start(
+        1,
+        &config(&[Instance {
+            extra: &[notify.as_str()],
+            ..Instance::v3(100)
+        }]),
+    )
+    .unwrap();
+
+    // Election: the higher priority is master and alone holds the VIP.
+    expect_state(&lab, 0, VI, "MASTER", FEW);
+    expect_state(&lab, 1, VI, "BACKUP", FEW);
+    expect_only_master(&lab, 0, VI, VIP4);
+
+    // Status: state, priorities, master address, advert counters that move.
+    let s1 = lab.status(1).unwrap();
+    let v = &s1.vrrp_instances[0];
+    assert_eq!(
+        (v.priority, v.effective_priority, v.vrid, v.version),
+        (100, 100, 51, 3)
+    );
+    assert_eq!(v.advert_interval_ms, 100);
+    assert_eq!(v.master_address.as_deref(), Some("10.77.0.1"), "{v:?}");
+    let (sent, received) = (
+        counter(&lab, 0, VI, "adverts_sent"),
+        counter(&lab, 1, VI, "adverts_received"),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        counter(&lab, 0, VI, "adverts_sent") >= sent + 2,
+        "master sends adverts"
+    );
+    assert!(
+        counter(&lab, 1, VI, "adverts_received") >= received + 2,
+        "backup receives them"
+    );
+    assert_eq!(
+        counter(&lab, 1, VI, "adverts_sent"),
+        0,
+        "a backup never advertises"
+    );
+    // The operator's command shows the same.
+    let out = std::process::Command::new(tandem())
+        .args(["status", "--json", "-s"])
+        .arg(&lab.directors[0].socket)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "tandem status: {out:?}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let inst = &json["vrrp_instances"][0];
+    assert_eq!(inst["state"], "MASTER", "{json}");
+    assert_eq!(inst["priority"], 150, "{json}");
+    assert!(
+        inst["counters"]["adverts_sent"].as_u64().unwrap() > 0,
+        "{json}"
+    );
+
+    let _responders = responders(&lab, VIP4);
+    let prober = prober(&lab, VIP4);
+    expect_answers_from(&prober, "dir1", FEW);
+    expect_client_neighbour(&lab, VIP4, 0, FEW);
+
+    // SIGKILL: dir1's VIP stays configured on the dead master; dir2 takes over after
+    // Master_Down_Interval and its gratuitous ARP moves the client (its neighbour entry is
+    // fresh: without GARP it would keep pointing at dir1 for tens of seconds).
+    lab.signal(0, "KILL").unwrap();
+    expect_state(&lab, 1, VI, "MASTER", FEW);
+    assert!(lab.has_address(1, VIP4).unwrap());
+    assert!(
+        lab.has_address(0, VIP4).unwrap(),
+        "a SIGKILLed daemon cannot remove its VIP"
+    );
+    expect_client_neighbour(&lab, VIP4, 1, FEW);
+    expect_answers_from(&prober, "dir2", FEW);
+
+    // Restart: dir1 removes its stale VIP at once, then preempts dir2.
+    lab.restart(0).unwrap();
+    expect_state(&lab, 0, VI, "MASTER", FEW);
+    expect_state(&lab, 1, VI, "BACKUP", FEW);
+    expect_address(&lab, 1, VIP4, false, FEW);
+    expect_answers_from(&prober, "dir1", FEW);
+    expect_client_neighbour(&lab, VIP4, 0, FEW);
+
+    // SIGTERM: dir1 advertises priority 0 and removes its VIP; dir2 takes over after
+    // Skew_Time instead of Master_Down_Interval.
+    let zero_before = counter(&lab, 1, VI, "priority_zero_received");
+    lab.signal(0, "TERM").unwrap();
+    expect_state(&lab, 1, VI, "MASTER", FEW);
+    assert_eq!(
+        counter(&lab, 1, VI, "priority_zero_received"),
+        zero_before + 1,
+        "dir2 saw dir1's release"
+    );
+    assert!(
+        !lab.has_address(0, VIP4).unwrap(),
+        "SIGTERM removes the VIP"
+    );
+    expect_answers_from(&prober, "dir2", FEW);
+
+    // Link cut: dir1 master again, then its cable is cut: dir2 takes over; dir1 is in FAULT
+    // (carrier lost) and takes the VIP back when the cable returns (preempt).
+    lab.restart(0).unwrap();
+    expect_state(&lab, 0, VI, "MASTER", FEW);
+    expect_state(&lab, 1, VI, "BACKUP", FEW);
+    expect_answers_from(&prober, "dir1", FEW);
+    lab.cut(0).unwrap();
+    expect_state(&lab, 1, VI, "MASTER", FEW);
+    expect_state(&lab, 0, VI, "FAULT", FEW);
+    expect_answers_from(&prober, "dir2", FEW);
+    lab.restore(0).unwrap();
+    expect_state(&lab, 0, VI, "MASTER", FEW);
+    expect_state(&lab, 1, VI, "BACKUP", FEW);
+    expect_only_master(&lab, 0, VI, VIP4);
+    expect_answers_from(&prober, "dir1", FEW);
+
+    // Notify: dir2's commands ran once per transition, in order, with the environment.
+    let want = [
+        "VI_1 BACKUP 100", // start
+        "VI_1 MASTER 100", // dir1 killed
+        "VI_1 BACKUP 100", // dir1 preempts
+        "VI_1 MASTER 100", // dir1 released (SIGTERM)
+        "VI_1 BACKUP 100", // dir1 back
+        "VI_1 MASTER 100", // dir1's cable cut
+        "VI_1 BACKUP 100", // cable back, dir1 preempts
+    ];
+    let ok = tandem_testlab::wait_until(FEW, Duration::from_millis(20), || {
+        std::fs::read_to_string(&notify_file)
+            .unwrap_or_default()
+            .lines()
+            .count()
+            >= want.len()
+    });
+    let got = std::fs::read_to_string(&notify_file).unwrap_or_default();
+    assert!(ok, "notify ran {got:?}");
+    assert_eq!(got.lines().collect::<Vec<_>>(), want);
+}
+
+fn peers(peer: &str) -> String {
+    format!("unicast_peers: [{peer}]")
+}
+
+/// VRRPv3 over unicast: election and SIGKILL failover with adverts sent to the peer only.
+#[test]
+fn v3_ipv4_unicast_election_and_failover() {
+    let mut lab = build("vrrp-uc", &["dir1", "dir2"], false);
+    let (p1, p2) = (peers("10.77.0.2"), peers("10.77.0.1"));
+    lab.start(
+        0,
+        &config(&[Instance {
+            extra: &[p1.as_str()],
+            ..Instance::v3(150)
+        }]),
+    )
+    .unwrap();
+    lab.start(
+        1,
+        &config(&[Instance {
+            extra: &[p2.as_str()],
+            ..Instance::v3(100)
+        }]),
+    )
+    .unwrap();
+    expect_state(&lab, 0, VI, "MASTER", FEW);
+    expect_state(&lab, 1, VI, "BACKUP", FEW);
+    expect_only_master(&lab, 0, VI, VIP4);
+    let received = counter(&lab, 1, VI, "adverts_received");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(counter(&lab, 1, VI, "adverts_received") >= received + 2);
+
+    // The client is not a peer: a unicast advert never reaches it. Listen there for 500 ms
+    // (tcpdump exits 124 from the timeout when it saw nothing, 0 with a packet).
+    tandem_testlab::require_tool("tcpdump", "tcpdump");
+    let seen = lab
+        .client
+        .exec_stdout(&[
+            "timeout",
+            "0.5",
+            "tcpdump",
+            "-n",
+            "-c",
+            "1",
+            "-i",
+            "eth0",
+            "ip proto 112",
+        ])
+        .unwrap_or_default();
+    assert!(!seen.contains("VRRP"), "adverts reached the client: {seen}");
+
+    let _responders = responders(&lab, VIP4);
+    let prober = prober(&lab, VIP4);
+    expect_answers_from(&prober, "dir1", FEW);
+    lab.signal(0, "KILL").unwrap();
+    expect_state(&lab, 1, VI, "MASTER", FEW);
+    expect_answers_from(&prober, "dir2", FEW);
+    expect_client_neighbour(&lab, VIP4, 1, FEW);
+    lab.restart(0).unwrap();
+    expect_state(&lab, 0, VI, "MASTER", FEW);
+    expect_state(&lab, 1, VI, "BACKUP", FEW);
+    expect_only_master(&lab, 0, VI, VIP4);
+}
+
+/// VRRPv3 over IPv6: election, SIGKILL failover (unsolicited NA moves the client's neighbour
+/// entry), preempt back.
+#[test]
+fn v3_ipv6_election_and_failover() {
+    let mut lab = build("vrrp-v6", &["dir1", "dir2"], true);
+    let vips = ["fd77::100/64"];
+    let inst = |priority| Instance {
+        vips: &vips,
+        ..Instance::v3(priority)
+    };
+    lab.start(0, &config(&[inst(150)])).unwrap();
+    lab.start(1, &config(&[inst(100)])).unwrap();
+    expect_state(&lab, 0, VI, "MASTER", FEW);
+    expect_state(&lab, 1, VI, "BACKUP", FEW);
+    expect_only_master(&lab, 0, VI, VIP6);
+    let master = lab.status(1).unwrap().vrrp_instances[0]
+        .master_address
+        .clone()
+        .unwrap_or_default();
+    assert!(
+        master.starts_with("fe80:"),
+        "IPv6 adverts come from the link-local address, got {master:?}"
+    );
+
+    let _responders = responders(&lab, VIP6);
+    let prober = prober(&lab, VIP6);
+    expect_answers_from(&prober, "dir1", FEW);
+    expect_client_neighbour(&lab, VIP6, 0, FEW);
+    lab.signal(0, "KILL").unwrap();
+    expect_state(&lab, 1, VI, "MASTER", FEW);
+    expect_client_neighbour(&lab, VIP6, 1, FEW);
+    expect_answers_from(&prober, "dir2", FEW);
+    lab.restart(0).unwrap();
+    expect_state(&lab, 0, VI, "MASTER", FEW);
+    expect_state(&lab, 1, VI, "BACKUP", FEW);
+    expect_only_master(&lab, 0, VI, VIP6);
+    expect_answers_from(&prober, "dir1", FEW);
+}
+
+/// VRRPv2, 1 s adverts: election, SIGTERM handover after Skew_Time (≈ 0.6 s for priority 100)
+/// rather than Master_Down_Interval (≈ 3.6 s), SIGKILL failover.
+#[test]
+fn v2_ipv4_election_sigterm_and_sigkill() {
+    let mut lab = build("vrrp-v2", &["dir1", "dir2"], false);
+    let inst = |priority| Instance {
+        version: 2,
+        interval: "1s",
+        ..Instance::v3(priority)
+    };
+    lab.start(0, &config(&[inst(150)])).unwrap();
+    lab.start(1, &config(&[inst(100)])).unwrap();
+    let slow = Duration::from_secs(10);
+    expect_state(&lab, 0, VI, "MASTER", slow);
+    expect_state(&lab, 1, VI, "BACKUP", slow);
+    expect_only_master(&lab, 0, VI, VIP4);
+    assert_eq!(lab.status(0).unwrap().vrrp_instances[0].version, 2);
+
+    let _responders = responders(&lab, VIP4);
+    let prober = prober(&lab, VIP4);
+    expect_answers_from(&prober, "dir1", FEW);
+
+    // SIGTERM: priority 0 → dir2 is master well before 3 × Advertisement_Interval.
+    let t = Instant::now();
+    lab.signal(0, "TERM").unwrap();
+    expect_state(&lab, 1, VI, "MASTER", slow);
+    let took = t.elapsed();
+    assert!(
+        took < Duration::from_millis(2500),
+        "dir2 became master {took:?} after dir1's SIGTERM: it did not use Skew_Time"
+    );
+    assert_eq!(counter(&lab, 1, VI, "priority_zero_received"), 1);
+    expect_answers_from(&prober, "dir2", FEW);
+
+    // dir1 back (preempts after its Master_Down_Interval), then SIGKILLed: dir2 takes over
+    // after Master_Down_Interval.
+    lab.restart(0).unwrap();
+    expect_state(&lab, 0, VI, "MASTER", slow);
+    expect_state(&lab, 1, VI, "BACKUP", slow);
+    let t = Instant::now();
+    lab.signal(0, "KILL").unwrap();
+    expect_state(&lab, 1, VI, "MASTER", slow);
+    assert!(
+        t.elapsed() > Duration::from_millis(2000),
+        "dir2 took over {:?} after a SIGKILL, before Master_Down_Interval",
+        t.elapsed()
+    );
+    expect_answers_from(&prober, "dir2", FEW);
+}
+
+/// `preempt: false`: after a crash, the restarted higher-priority director removes the stale
+/// VIP it does not own and stays BACKUP behind the lower-priority master.
+#[test]
+fn no_preempt_and_stale_vip_removed_after_sigkill() {
+    let mut lab = build("vrrp-np", &["dir1", "dir2"], false);
+    lab.start(
+        0,
+        &config(&[Instance {
+            extra: &["preempt: false"],
+            ..Instance::v3(150)
+        }]),
+    )
+    .unwrap();
+    lab.start(1, &config(&[Instance::v3(100)])).unwrap();
+    expect_state(&lab, 0, VI, "MASTER", FEW);
+    expect_state(&lab, 1, VI, "BACKUP", FEW);
+
+    lab.signal(0, "KILL").unwrap();
+    expect_state(&lab, 1, VI, "MASTER", FEW);
+    assert!(
+        lab.has_address(0, VIP4).unwrap(),
+        "stale VIP left by SIGKILL"
+    );
+
+    lab.restart(0).unwrap();
+    expect_state(&lab, 0, VI, "BACKUP", FEW);
+    expect_address(&lab, 0, VIP4, false, FEW);
+    // Many Master_Down_Intervals later, still BACKUP: no preemption.
+    std::thread::sleep(Duration::from_millis(1500));
+    expect_only_master(&lab, 1, VI, VIP4);
+    assert_eq!(counter(&lab, 0, VI, "become_master"), 0);
+}
+
+/// `preempt_delay: 2s`: a higher-priority director that comes up behind a master follows it
+/// for the delay, then takes over.
+#[test]
+fn preempt_delay() {
+    let mut lab = build("vrrp-pd", &["dir1", "dir2"], false);
+    lab.start(1, &config(&[Instance::v3(100)])).unwrap();
+    expect_state(&lab, 1, VI, "MASTER", FEW);
+    let t = Instant::now();
+    lab.start(
+        0,
+        &config(&[Instance {
+            extra: &["preempt_delay: 2s"],
+            ..Instance::v3(150)
+        }]),
+    )
+    .unwrap();
+    expect_state(&lab, 0, VI, "BACKUP", FEW);
+    std::thread::sleep(Duration::from_secs(1).saturating_sub(t.elapsed()));
+    expect_only_master(&lab, 1, VI, VIP4);
+    expect_state(&lab, 0, VI, "MASTER", Duration::from_secs(8));
+    let took = t.elapsed();
+    assert!(
+        took >= Duration::from_millis(1900),
+        "dir1 preempted {took:?} after start, before its 2 s preempt delay"
+    );
+    expect_state(&lab, 1, VI, "BACKUP", FEW);
+    expect_only_master(&lab, 0, VI, VIP4);
+}
+
+/// Priority 255 (address owner): master at once on start, without waiting
+/// Master_Down_Interval (3 s at 1 s adverts), and the other director stays backup.
+#[test]
+fn address_owner_is_master_at_once() {
+    let mut lab = build("vrrp-own", &["dir1", "dir2"], false);
+    let inst = |priority| Instance {
+        interval: "1s",
+        ..Instance::v3(priority)
+    };
+    let t = Instant::now();
+    lab.start(0, &config(&[inst(255)])).unwrap();
+    expect_state(&lab, 0, VI, "MASTER", Duration::from_secs(5));
+    let took = t.elapsed();
+    assert!(
+        took < Duration::from_millis(2500),
+        "the owner became master {took:?} after start: it waited for Master_Down_Interval"
+    );
+    lab.start(1, &config(&[inst(100)])).unwrap();
+    expect_state(&lab, 1, VI, "BACKUP", FEW);
+    std::thread::sleep(Duration::from_millis(4000));
+    expect_only_master(&lab, 0, VI, VIP4);
+    assert!(counter(&lab, 1, VI, "adverts_received") >= 2);
+}
+
+/// A tracked interface going down lowers the effective priority (150 − 60 = 90 < 100): dir2
+/// preempts; back up, dir1 preempts again.
+#[test]
+fn tracked_interface_down_lowers_priority_and_fails_over() {
+    let mut lab = build("vrrp-trk", &["dir1", "dir2"], false);
+    let host = lab.directors[0].host.clone();
+    host.exec(&[
+        "ip", "link", "add", "trk0", "type", "veth", "peer", "name", "trk1",
+    ])
+    .unwrap();
+    host.link_set("trk0", true).unwrap();
+    host.link_set("trk1", true).unwrap();
+    lab.start(
+        0,
+        &config(&[Instance {
+            extra: &["track_interfaces: [{ name: trk0, weight: -60 }]"],
+            ..Instance::v3(150)
+        }]),
+    )
+    .unwrap();
+    lab.start(1, &config(&[Instance::v3(100)])).unwrap();
+    expect_state(&lab, 0, VI, "MASTER", FEW);
+    expect_state(&lab, 1, VI, "BACKUP", FEW);
+    assert_eq!(effective_priority(&lab, 0, VI), 150);
+
+    // The peer end down: trk0 loses carrier.
+    host.link_set("trk1", false).unwrap();
+    let ok = tandem_testlab::wait_until(FEW, Duration::from_millis(10), || {
+        effective_priority(&lab, 0, VI) == 90
+    });
+    assert!(ok, "effective priority not lowered: {:?}", lab.status(0));
+    expect_state(&lab, 1, VI, "MASTER", FEW);
+    expect_state(&lab, 0, VI, "BACKUP", FEW);
+    expect_only_master(&lab, 1, VI, VIP4);
+    let s = lab.status(0).unwrap();
+    assert_eq!(
+        s.vrrp_instances[0].priority, 150,
+        "configured priority unchanged"
+    );
+
+    host.link_set("trk1", true).unwrap();
+    expect_state(&lab, 0, VI, "MASTER", FEW);
+    expect_state(&lab, 1, VI, "BACKUP", FEW);
+    assert_eq!(effective_priority(&lab, 0, VI), 150);
+    expect_only_master(&lab, 0, VI, VIP4);
+}
