@@ -9,14 +9,12 @@
 use std::collections::HashMap;
 use std::error::Error as _;
 use std::net::{IpAddr, SocketAddr};
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Once, OnceLock};
 
 use md5::{Digest, Md5};
 use regex::bytes::Regex;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 
@@ -79,9 +77,6 @@ pub struct HttpSpec {
     /// Verify the server certificate against the system roots and `host` (default). Off accepts
     /// any certificate, e.g. a real server's self-signed one.
     pub tls_verify: bool,
-    /// PEM file of trust anchors (a private CA) used instead of the system trust store when
-    /// `tls_verify` is on; read once when the check is built.
-    pub ca_cert: Option<PathBuf>,
     /// Extra request headers.
     pub headers: Vec<(String, String)>,
     /// Source address to bind.
@@ -99,7 +94,6 @@ impl Default for HttpSpec {
             body_regex: None,
             digest: None,
             tls_verify: true,
-            ca_cert: None,
             headers: Vec::new(),
             source: None,
         }
@@ -182,10 +176,7 @@ impl HttpSpec {
             .is_some_and(|h| h.trim_matches(['[', ']']).parse::<IpAddr>().is_err());
         // Loading the trust anchors here surfaces TLS errors at registration, not at probe time
         // (headers were validated above; the client itself is built on the first probe).
-        let tls = match (&self.ca_cert, self.tls_verify) {
-            (Some(path), true) => private_ca_config(path)?,
-            _ => shared_tls_config(self.tls_verify)?,
-        };
+        let tls = shared_tls_config(self.tls_verify)?;
         let checker = HttpChecker {
             tls,
             spec: self.clone(),
@@ -329,8 +320,7 @@ impl HttpChecker {
     }
 }
 
-/// The TLS client configuration shared by every HTTPS check with the same `tls_verify` (and no
-/// `ca_cert`).
+/// The TLS client configuration shared by every HTTPS check with the same `tls_verify`.
 ///
 /// Built once per process: loading the system trust store costs milliseconds, which for
 /// thousands of checks (one HTTP client each) would dominate start-up.
@@ -355,30 +345,6 @@ fn shared_tls_config(verify: bool) -> Result<rustls::ClientConfig, BuildError> {
         field: "tls",
         message,
     })
-}
-
-/// A configuration trusting only the CA certificates in the PEM file at `path`.
-fn private_ca_config(path: &Path) -> Result<rustls::ClientConfig, BuildError> {
-    let invalid = |message: String| BuildError::Invalid {
-        field: "ca_cert",
-        message: format!("{}: {message}", path.display()),
-    };
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(path).map_err(|e| invalid(e.to_string()))? {
-        let cert = cert.map_err(|e| invalid(e.to_string()))?;
-        roots.add(cert).map_err(|e| invalid(e.to_string()))?;
-    }
-    if roots.is_empty() {
-        return Err(invalid("no certificate in the file".into()));
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
-        Arc::new(roots),
-        Arc::clone(&provider),
-    )
-    .build()
-    .map_err(|e| invalid(e.to_string()))?;
-    client_config(provider, verifier).map_err(invalid)
 }
 
 /// HTTP/1.1 only, no client certificate, and no session resumption: every probe does a full
