@@ -362,6 +362,8 @@ impl IpvsClient {
 
     /// Executes one operation and waits for its ack.
     pub fn execute(&mut self, op: &Operation) -> Result<(), IpvsError> {
+        op.validate()
+            .map_err(|reason| IpvsError::InvalidOperation { index: 0, reason })?;
         self.request(op.to_message(), false)
             .map(|_| ())
             .map_err(|e| match e {
@@ -378,6 +380,11 @@ impl IpvsClient {
     /// message of a batch), so a failed NEW_SERVICE typically makes its NEW_DESTs fail with
     /// ESRCH: look at the first failure.
     pub fn apply(&mut self, ops: &[Operation]) -> Result<ApplyReport, IpvsError> {
+        // Bad input changes nothing: validate the whole batch before sending any of it.
+        for (index, op) in ops.iter().enumerate() {
+            op.validate()
+                .map_err(|reason| IpvsError::InvalidOperation { index, reason })?;
+        }
         let mut results = Vec::with_capacity(ops.len());
         let mut buf = Vec::with_capacity(MAX_SEND);
         let mut index = 0;

@@ -35,6 +35,9 @@ pub enum IpvsError {
     /// unacknowledged requests is unknown, so the caller must re-read the kernel state.
     #[error("netlink receive buffer overflowed; {unacknowledged} requests have unknown outcome")]
     AcksLost { unacknowledged: usize },
+    /// An operation was rejected before anything was sent (see `Operation::validate`).
+    #[error("invalid operation #{index}: {reason}")]
+    InvalidOperation { index: usize, reason: String },
     /// The kernel sent something the protocol does not allow at this point.
     #[error("protocol violation: {0}")]
     Protocol(String),

@@ -2,6 +2,7 @@
 //! by [`crate::IpvsClient::apply`].
 
 use crate::config::Timeouts;
+use crate::constants::{IP_VS_IFNAME_MAXLEN, IP_VS_SCHEDNAME_MAXLEN};
 use crate::daemon::{DaemonAttr, DaemonState, SyncDaemon};
 use crate::destination::{DestKey, Destination};
 use crate::message::{IpvsAttr, IpvsCmd, IpvsMessage};
@@ -41,6 +42,32 @@ pub enum Operation {
 }
 
 impl Operation {
+    /// Checks what the kernel's attribute policy would reject and what would not fit a
+    /// netlink attribute: names longer than 15 bytes (`IP_VS_SCHEDNAME_MAXLEN` /
+    /// `IP_VS_IFNAME_MAXLEN` including the NUL) or containing NUL.
+    pub fn validate(&self) -> Result<(), String> {
+        fn name(what: &str, value: &str, max: usize) -> Result<(), String> {
+            if value.len() >= max || value.contains('\0') {
+                Err(format!(
+                    "{what} {value:?} must be under {max} bytes without NUL"
+                ))
+            } else {
+                Ok(())
+            }
+        }
+        match self {
+            Operation::NewService(s) | Operation::SetService(s) => {
+                name("scheduler", &s.scheduler, IP_VS_SCHEDNAME_MAXLEN)?;
+                if let Some(pe) = &s.pe_name {
+                    name("persistence engine", pe, IP_VS_SCHEDNAME_MAXLEN)?;
+                }
+                Ok(())
+            }
+            Operation::NewDaemon(d) => name("sync interface", &d.interface, IP_VS_IFNAME_MAXLEN),
+            _ => Ok(()),
+        }
+    }
+
     /// The request message for this operation.
     pub fn to_message(&self) -> IpvsMessage {
         match self {

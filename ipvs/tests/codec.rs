@@ -210,6 +210,23 @@ fn missing_key_attributes_are_reported() {
 }
 
 #[test]
+fn oversized_names_are_rejected_before_sending() {
+    let ok = Service::new(ServiceKey::tcp(v4([10, 0, 0, 1]), 80), "wlc");
+    assert_eq!(Operation::NewService(ok.clone()).validate(), Ok(()));
+    let mut long = ok.clone();
+    long.scheduler = "s".repeat(70_000);
+    assert!(Operation::NewService(long).validate().is_err());
+    let mut pe = ok;
+    pe.pe_name = Some("sip\0x".into());
+    assert!(Operation::SetService(pe).validate().is_err());
+    let daemon = SyncDaemon::new(DaemonState::Master, "a-very-long-interface-name", 1);
+    assert!(Operation::NewDaemon(daemon).validate().is_err());
+    for op in sample_ops() {
+        assert_eq!(op.validate(), Ok(()), "{op}");
+    }
+}
+
+#[test]
 fn netmask_helper_matches_kernel_layout() {
     assert_eq!(Service::ipv4_netmask(32), u32::MAX);
     assert_eq!(Service::ipv4_netmask(0), 0);

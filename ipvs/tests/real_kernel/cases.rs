@@ -626,6 +626,18 @@ fn batch_reports_per_operation_errors() -> CaseResult {
     let mut c = client()?;
     let a = ServiceKey::tcp(ip("10.0.0.1"), 80);
     let missing = ServiceKey::tcp(ip("10.0.0.99"), 80);
+    // A batch with an invalid operation is refused as a whole: nothing reaches the kernel.
+    let bad = vec![
+        Operation::NewService(Service::new(a, "rr")),
+        Operation::NewService(Service::new(missing, "a-scheduler-name-too-long")),
+    ];
+    match c.apply(&bad) {
+        Err(IpvsError::InvalidOperation { index: 1, .. }) => {}
+        other => return Err(format!("invalid batch gave {other:?}")),
+    }
+    ensure(proc_counts()? == (0, 0), || {
+        "an invalid batch changed the kernel".into()
+    })?;
     let ops = vec![
         Operation::NewService(Service::new(a, "rr")),
         Operation::NewService(Service::new(a, "rr")),
