@@ -103,3 +103,73 @@ pub fn desired_state(services: &ServiceTable) -> (IpvsState, HashSet<ServiceKey>
 pub fn dest_id(key: &ServiceKey, addr: IpAddr, port: u16) -> String {
     format!("{key:?}/{addr}/{port}")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(on_failure: &str) -> ServiceTable {
+        let yaml = format!(
+            "virtual_servers:\n  - name: web\n    address: 10.0.0.100\n    port: 80\n    scheduler: wrr\n    on_failure: {on_failure}\n    persistence: 5m\n    sorry_server: 10.0.0.9:8080\n    quorum: 1\n    check: {{ type: tcp }}\n    real_servers:\n      - {{ address: 10.0.1.1, weight: 10, upper_threshold: 100, lower_threshold: 50 }}\n      - {{ address: 10.0.1.2, weight: 20 }}\n"
+        );
+        let config = crate::config::parse("t", &yaml).unwrap_or_else(|e| panic!("{e}"));
+        ServiceTable::from_config(&config)
+    }
+
+    fn set_health(table: &mut ServiceTable, ups: [bool; 2]) {
+        let service = &mut table.services[0];
+        for (real, up) in service.reals.iter_mut().zip(ups) {
+            real.health.up = up;
+        }
+        service.update_quorum();
+    }
+
+    fn dests(table: &ServiceTable) -> Vec<(String, u16, u32)> {
+        let (state, owned) = desired_state(table);
+        assert_eq!(owned.len(), 1);
+        state.services[0]
+            .destinations
+            .iter()
+            .map(|d| (d.addr.to_string(), d.port, d.weight))
+            .collect()
+    }
+
+    #[test]
+    fn healthy_service_has_its_weights_and_persistence() {
+        let mut t = table("remove");
+        set_health(&mut t, [true, true]);
+        assert_eq!(
+            dests(&t),
+            [("10.0.1.1".into(), 80, 10), ("10.0.1.2".into(), 80, 20)]
+        );
+        let (state, _) = desired_state(&t);
+        let service = &state.services[0].service;
+        assert_eq!(service.scheduler, "wrr");
+        assert!(service.flags.contains(ServiceFlags::PERSISTENT));
+        assert_eq!(service.timeout, 300);
+        assert_eq!(state.services[0].destinations[0].upper_threshold, 100);
+        assert_eq!(state.services[0].destinations[0].lower_threshold, 50);
+    }
+
+    #[test]
+    fn a_failed_real_is_removed_or_quiesced() {
+        let mut t = table("remove");
+        set_health(&mut t, [false, true]);
+        assert_eq!(dests(&t), [("10.0.1.2".into(), 80, 20)]);
+        let mut t = table("quiesce");
+        set_health(&mut t, [false, true]);
+        assert_eq!(
+            dests(&t),
+            [("10.0.1.1".into(), 80, 0), ("10.0.1.2".into(), 80, 20)]
+        );
+    }
+
+    #[test]
+    fn the_sorry_server_comes_with_lost_quorum_and_goes_when_it_returns() {
+        let mut t = table("remove");
+        set_health(&mut t, [false, false]);
+        assert_eq!(dests(&t), [("10.0.0.9".into(), 8080, 1)]);
+        set_health(&mut t, [true, false]);
+        assert_eq!(dests(&t), [("10.0.1.1".into(), 80, 10)]);
+    }
+}
