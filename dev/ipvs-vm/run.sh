@@ -59,7 +59,15 @@ kernel=/boot/vmlinuz-$kver
 modules=(virtio_pci crc32c_generic libcrc32c ip_vs ip_vs_rr ip_vs_wrr ip_vs_lc ip_vs_wlc
   ip_vs_lblc ip_vs_lblcr ip_vs_dh ip_vs_sh ip_vs_sed ip_vs_nq ip_vs_mh ip_vs_fo ip_vs_ovf
   ip_vs_pe_sip veth bridge dummy 9pnet_virtio 9p)
-target_root=${CARGO_TARGET_DIR:-$repo/target}
+target_root=$(realpath -m "${CARGO_TARGET_DIR:-$repo/target}")
+# The guest mounts its own tmpfs on /tmp and /run: host files there are invisible to it.
+hidden_in_guest() { [[ $1 == /tmp || $1 == /tmp/* || $1 == /run || $1 == /run/* ]]; }
+if hidden_in_guest "$target_root"; then
+  target_root=$repo/target
+fi
+if [[ $1 == /* ]] && hidden_in_guest "$1"; then
+  die "$1 is under /tmp or /run, which the guest replaces with a tmpfs; build elsewhere (CARGO_TARGET_DIR)"
+fi
 cache_key="$kver-$(cat "${BASH_SOURCE[0]}" | sha256sum | cut -c1-12)"
 cache=$target_root/ipvs-vm/$cache_key
 initrd=$cache/initramfs.cpio.gz
@@ -124,6 +132,9 @@ INIT
   mkdir -p "$cache"
   mv "$stage.cpio.gz" "$initrd"
   rm -rf "$stage"
+  # Drop initramfs images built by older versions of this script.
+  find "$target_root/ipvs-vm" -mindepth 1 -maxdepth 1 -type d -name "$kver-*" \
+    ! -name "$cache_key" -exec rm -rf {} +
 }
 
 mkdir -p "$target_root/ipvs-vm"
