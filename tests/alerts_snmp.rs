@@ -21,10 +21,14 @@ struct Receiver {
 
 impl Receiver {
     fn new(tag: &str) -> Receiver {
+        Receiver::with_ipv6(tag, false)
+    }
+
+    fn with_ipv6(tag: &str, ipv6: bool) -> Receiver {
         require_root();
         require_tool("snmptrapd", "snmptrapd");
         let lab = Lab::new(tag).expect("lab");
-        let host = lab.host("nms").expect("host");
+        let host = lab.host_with_ipv6("nms", ipv6).expect("host");
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(
             dir.path().join("snmptrapd.conf"),
@@ -40,6 +44,15 @@ impl Receiver {
 
     /// Starts snmptrapd on 127.0.0.1:`port` of the namespace and waits until it listens.
     fn start(&self, port: u16) -> u32 {
+        self.start_on(
+            &format!("udp:127.0.0.1:{port}"),
+            &format!("127.0.0.1:{port} "),
+            port,
+        )
+    }
+
+    /// Starts snmptrapd on `endpoint` and waits until `ss` shows `listening`.
+    fn start_on(&self, endpoint: &str, listening: &str, port: u16) -> u32 {
         let conf = self.dir.path().join("snmptrapd.conf");
         let log = self.log_path(port);
         let argv = [
@@ -54,14 +67,14 @@ impl Receiver {
             "-C",
             "-c",
             conf.to_str().unwrap(),
-            &format!("udp:127.0.0.1:{port}"),
+            endpoint,
         ];
         let out = self.dir.path().join(format!("snmptrapd-{port}.out"));
         let pid = self
             .lab
             .spawn(&self.host, &argv, Some(&out))
             .expect("snmptrapd");
-        let needle = format!("127.0.0.1:{port} ");
+        let needle = listening.to_string();
         let up = wait_until(Duration::from_secs(10), Duration::from_millis(20), || {
             self.host
                 .exec_stdout(&["ss", "-Hlun"])
@@ -128,8 +141,12 @@ fn traps(log: &str) -> Vec<String> {
 
 /// One SNMP target as YAML (`alerts.snmp.targets[]`).
 fn target(port: u16, inform: bool, retries: u32, timeout_ms: u64) -> String {
+    target_at(&format!("127.0.0.1:{port}"), inform, retries, timeout_ms)
+}
+
+fn target_at(address: &str, inform: bool, retries: u32, timeout_ms: u64) -> String {
     format!(
-        "    - address: 127.0.0.1:{port}\n      community: public\n      inform: {inform}\n      retries: {retries}\n      timeout: {timeout_ms}ms\n"
+        "    - address: '{address}'\n      community: public\n      inform: {inform}\n      retries: {retries}\n      timeout: {timeout_ms}ms\n"
     )
 }
 
@@ -425,4 +442,46 @@ fn a_dead_receiver_never_blocks_emit_and_drops_are_counted() {
     // 100 datagrams fit in snmptrapd's socket buffer: all arrive, in order.
     let t = rx.wait_traps(live_port, 100);
     assert_has(&t[99], "STRING: \"event 99\"");
+}
+
+#[test]
+fn ipv6_receiver_gets_vrrpv3_new_master_with_an_ipv6_address() {
+    let rx = Receiver::with_ipv6("snmpv6", true);
+    let port = 16205;
+    rx.start_on(
+        &format!("udp6:[::1]:{port}"),
+        &format!("[::1]:{port} "),
+        port,
+    );
+    let stats = rx.in_netns(async || {
+        let alerts = Alerts::new(
+            &alerts_config(vec![target_at(&format!("[::1]:{port}"), true, 3, 1000)], 64),
+            "dir1",
+            Duration::from_secs(5),
+            None,
+        )
+        .unwrap();
+        alerts.emit(AlertEvent::VrrpTransition {
+            instance: "vi6".into(),
+            vrid: 52,
+            version: 3,
+            from: "BACKUP".into(),
+            to: "MASTER".into(),
+            priority: 200,
+            master_address: Some("fd00::2".parse().unwrap()),
+            reason: "preempted".into(),
+            if_index: 9,
+        });
+        wait_until_async(|| alerts.sink_stats()[0].acknowledged >= 2).await;
+        alerts.sink_stats().remove(0)
+    });
+    assert_eq!(stats.acknowledged, 2, "{stats:?}");
+    let t = rx.wait_traps(port, 2);
+    assert_has(&t[0], ".1.3.6.1.6.3.1.1.4.1.0 = OID: .1.3.6.1.2.1.207.0.1");
+    // Address type ipv6(2) in the index, 16 octets, reason preempted(2).
+    assert_has(
+        &t[0],
+        ".1.3.6.1.2.1.207.1.1.1.1.3.9.52.2 = Hex-STRING: FD 00 00 00 00 00 00 00 00 00 00 00 00 00 00 02",
+    );
+    assert_has(&t[0], ".1.3.6.1.2.1.207.1.2.5.1.2.9.52.2 = INTEGER: 2");
 }
