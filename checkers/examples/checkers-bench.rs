@@ -169,6 +169,7 @@ http {{
     );
 
     // Every thread of the runtime is created after this: they all live in the namespace.
+    let original_netns = File::open("/proc/self/ns/net").unwrap();
     let netns = File::open(format!("/var/run/netns/{}", host.netns)).unwrap();
     setns(&netns, CloneFlags::CLONE_NEWNET).unwrap();
     let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
@@ -180,6 +181,10 @@ http {{
         .build()
         .unwrap();
     runtime.block_on(bench(&args));
+    // Leave the namespace before the lab is torn down: the lab kills every process still in its
+    // namespaces, and this process would be one of them.
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    setns(&original_netns, CloneFlags::CLONE_NEWNET).unwrap();
     drop(lab);
     let _ = run(&["rm", "-rf", dir.to_str().unwrap()]);
 }
