@@ -485,3 +485,44 @@ fn ipv6_receiver_gets_vrrpv3_new_master_with_an_ipv6_address() {
     );
     assert_has(&t[0], ".1.3.6.1.2.1.207.1.2.5.1.2.9.52.2 = INTEGER: 2");
 }
+
+#[test]
+fn dropping_alerts_flushes_queued_informs_without_waiting_for_a_dead_receiver() {
+    let rx = Receiver::new("snmpclose");
+    let received = rx.in_netns(async || {
+        let black_hole = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let port = black_hole.local_addr().unwrap().port();
+        // 10 retries of 2 s: without the flush, 8 informs would keep the task busy for minutes.
+        let alerts = Alerts::new(
+            &alerts_config(vec![target(port, true, 10, 2000)], 8),
+            "dir1",
+            Duration::from_secs(5),
+            None,
+        )
+        .unwrap();
+        for i in 0..8 {
+            alerts.emit(AlertEvent::ConfigReload {
+                ok: true,
+                errors: i,
+            });
+        }
+        tokio::task::yield_now().await;
+        drop(alerts);
+        // Each queued inform arrives (the first perhaps twice: its wait was under way). Without
+        // the flush only the first inform's resends would arrive, every 2 s.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let mut ids = std::collections::BTreeSet::new();
+        let mut buf = [0u8; 2048];
+        while ids.len() < 8 {
+            match tokio::time::timeout_at(deadline, black_hole.recv(&mut buf)).await {
+                Ok(Ok(n)) => {
+                    let msg = tandem::alerts::ber::Message::decode(&buf[..n]).unwrap();
+                    ids.insert(msg.pdu.request_id);
+                }
+                _ => break,
+            }
+        }
+        ids.len()
+    });
+    assert_eq!(received, 8, "distinct informs flushed after drop");
+}

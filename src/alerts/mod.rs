@@ -75,8 +75,17 @@ struct Inner {
     metrics: Option<Metrics>,
 }
 
-/// The alert fan-out. Cheap to clone; build a new one on reload (the old one's SNMP tasks
-/// finish their queues and end when its last clone is dropped).
+impl Drop for Inner {
+    fn drop(&mut self) {
+        for sink in &self.sinks {
+            sink.counters.closing.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The alert fan-out. Cheap to clone; build a new one on reload. When the old one's last clone
+/// is dropped its SNMP tasks send what is still queued once each (no more inform retries) and
+/// end.
 #[derive(Debug, Clone)]
 pub struct Alerts {
     inner: Arc<Inner>,

@@ -7,7 +7,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::net::UdpSocket;
@@ -293,6 +293,10 @@ pub(crate) struct TargetCounters {
     pub(crate) unacknowledged: AtomicU64,
     pub(crate) send_errors: AtomicU64,
     pub(crate) dropped: AtomicU64,
+    /// Set when the owning [`super::Alerts`] is dropped (reload, shutdown): the task then sends
+    /// what is still queued once each, without waiting for acknowledgements, so that a dead
+    /// receiver cannot keep an old task alive for `queue x (retries + 1) x timeout`.
+    pub(crate) closing: AtomicBool,
 }
 
 /// Sends every event it receives to one target, in order, until the channel closes (the
@@ -350,7 +354,7 @@ pub(crate) async fn run_target(
                 },
             };
             let bytes = message.encode();
-            if spec.inform {
+            if spec.inform && !counters.closing.load(Ordering::Relaxed) {
                 deliver_inform(sock, &spec, &bytes, request_id, &counters).await;
             } else {
                 match sock.send(&bytes).await {
@@ -384,7 +388,10 @@ async fn deliver_inform(
     counters: &TargetCounters,
 ) {
     let mut buf = vec![0u8; 2048];
-    for _attempt in 0..=spec.retries {
+    for attempt in 0..=spec.retries {
+        if attempt > 0 && counters.closing.load(Ordering::Relaxed) {
+            break;
+        }
         let deadline = tokio::time::Instant::now() + spec.timeout;
         match sock.send(bytes).await {
             Ok(_) => {
