@@ -465,3 +465,107 @@ fn tracked_interface_down_lowers_priority_and_fails_over() {
     assert_eq!(effective_priority(&lab, 0, VI), 150);
     expect_only_master(&lab, 0, VI, VIP4);
 }
+
+/// VRRPv3 backups learn the master's advertisement interval (RFC 5798 §6.4.2): dir2,
+/// configured with 1 s adverts, follows dir1's 100 ms ones, so it takes over about 0.36 s after
+/// dir1 dies instead of 3.6 s.
+#[test]
+fn v3_backup_learns_master_interval() {
+    let mut lab = build("vrrp-learn", &["dir1", "dir2"], false);
+    lab.start(0, &config(&[Instance::v3(150)])).unwrap();
+    expect_state(&lab, 0, VI, "MASTER", FEW);
+    lab.start(
+        1,
+        &config(&[Instance {
+            interval: "1s",
+            ..Instance::v3(100)
+        }]),
+    )
+    .unwrap();
+    expect_state(&lab, 1, VI, "BACKUP", FEW);
+    let ok = tandem_testlab::wait_until(FEW, Duration::from_millis(20), || {
+        counter(&lab, 1, VI, "adverts_received") >= 3
+    });
+    assert!(ok, "dir2 hears dir1");
+    let t = Instant::now();
+    lab.signal(0, "KILL").unwrap();
+    expect_state(&lab, 1, VI, "MASTER", FEW);
+    let took = t.elapsed();
+    assert!(
+        took < Duration::from_millis(2000),
+        "dir2 took over {took:?} after the kill: it kept its own 1 s interval (Master_Down 3.6 s)"
+    );
+}
+
+/// A sync group moves together: dir1's VI_a tracks trk0 with weight 0 (down = FAULT); VI_b,
+/// in the same group, follows it into FAULT. Both release (priority 0) and dir2 becomes master
+/// of both; with trk0 back, dir1 takes both back.
+#[test]
+fn sync_group_follows_a_member_fault() {
+    let mut lab = build("vrrp-sync", &["dir1", "dir2"], false);
+    let host = lab.directors[0].host.clone();
+    host.exec(&[
+        "ip", "link", "add", "trk0", "type", "veth", "peer", "name", "trk1",
+    ])
+    .unwrap();
+    host.link_set("trk0", true).unwrap();
+    host.link_set("trk1", true).unwrap();
+    let vip_b = ["10.77.0.101/24"];
+    let group = |priority, track: &[&str]| {
+        config(&[
+            Instance {
+                name: "VI_a",
+                extra: track,
+                ..Instance::v3(priority)
+            },
+            Instance {
+                name: "VI_b",
+                vrid: 52,
+                vips: &vip_b,
+                ..Instance::v3(priority)
+            },
+        ])
+        .replace(
+            "dataplane: none\n",
+            "sync_groups:\n  - { name: G1, instances: [VI_a, VI_b] }\ndataplane: none\n",
+        )
+    };
+    lab.start(
+        0,
+        &group(150, &["track_interfaces: [{ name: trk0, weight: 0 }]"]),
+    )
+    .unwrap();
+    lab.start(1, &group(100, &[])).unwrap();
+    for vi in ["VI_a", "VI_b"] {
+        expect_state(&lab, 0, vi, "MASTER", FEW);
+        expect_state(&lab, 1, vi, "BACKUP", FEW);
+    }
+    assert_eq!(
+        lab.status(0).unwrap().vrrp_instances[1]
+            .sync_group
+            .as_deref(),
+        Some("G1")
+    );
+
+    host.link_set("trk1", false).unwrap();
+    for vi in ["VI_a", "VI_b"] {
+        expect_state(&lab, 0, vi, "FAULT", FEW);
+        expect_state(&lab, 1, vi, "MASTER", FEW);
+        assert_eq!(
+            counter(&lab, 1, vi, "priority_zero_received"),
+            1,
+            "{vi}: dir1 released"
+        );
+    }
+    expect_address(&lab, 0, VIP4, false, FEW);
+    expect_address(&lab, 0, "10.77.0.101", false, FEW);
+    assert!(lab.has_address(1, VIP4).unwrap() && lab.has_address(1, "10.77.0.101").unwrap());
+
+    host.link_set("trk1", true).unwrap();
+    for vi in ["VI_a", "VI_b"] {
+        expect_state(&lab, 0, vi, "MASTER", FEW);
+        expect_state(&lab, 1, vi, "BACKUP", FEW);
+    }
+    expect_only_master(&lab, 0, "VI_a", VIP4);
+    expect_only_master(&lab, 0, "VI_b", "10.77.0.101");
+}
