@@ -8,18 +8,22 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
 use support::*;
-use tandem::lab::{DirectorLab, VIP4};
+use tandem::lab::{DirectorLab, VIP4, VIP6};
 use tandem_vrrp::packet::{Advertisement, V2Auth};
 use tandem_vrrp::{Centiseconds, Version};
 
 const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 10);
 const GROUP: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
 const VIP2: &str = "10.77.0.101";
+const CLIENT6: Ipv6Addr = Ipv6Addr::new(0xfd77, 0, 0, 0, 0, 0, 0, 0x10);
+const GROUP6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12);
+/// The IPv6 instance: packets for it are injected over IPv6.
+const V6_INSTANCE: &str = "VI_6";
 
 fn advert(version: Version, vrid: u8, priority: u8, vip: &str) -> Advertisement {
     Advertisement {
@@ -34,6 +38,35 @@ fn advert(version: Version, vrid: u8, priority: u8, vip: &str) -> Advertisement 
 
 fn encode(a: &Advertisement) -> Vec<u8> {
     a.encode(IpAddr::V4(CLIENT), IpAddr::V4(GROUP)).unwrap()
+}
+
+fn encode6(a: &Advertisement) -> Vec<u8> {
+    a.encode(IpAddr::V6(CLIENT6), IpAddr::V6(GROUP6)).unwrap()
+}
+
+/// Like [`inject`] over IPv6 to ff02::12 with the given hop limit; the payload (with its
+/// checksum) is sent as is (raw IPv6 sockets of protocol 112 do not touch it).
+fn inject6(lab: &DirectorLab, payload: &[u8], hops: u8, count: usize) {
+    let netns = std::path::PathBuf::from("/var/run/netns").join(&lab.client.netns);
+    let payload = payload.to_vec();
+    std::thread::spawn(move || -> std::io::Result<()> {
+        tandem_vrrp::net::enter_network_namespace(&netns)?;
+        let ifindex = tandem_vrrp::net::interface_index("eth0")?;
+        let s = Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::from(112)))?;
+        s.bind_device(Some(b"eth0"))?;
+        s.bind(&SocketAddr::V6(SocketAddrV6::new(CLIENT6, 0, 0, 0)).into())?;
+        s.set_multicast_if_v6(ifindex)?;
+        s.set_multicast_hops_v6(u32::from(hops))?;
+        let to = SocketAddr::V6(SocketAddrV6::new(GROUP6, 0, 0, ifindex)).into();
+        for _ in 0..count {
+            s.send_to(&payload, &to)?;
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Ok(())
+    })
+    .join()
+    .unwrap()
+    .expect("injecting IPv6 packets from the client");
 }
 
 /// Sends `payload` `count` times as IP protocol 112 to 224.0.0.18 from the client's eth0 with
@@ -95,7 +128,11 @@ fn expect_counted(
 ) {
     let before = counters(lab, instance);
     let quiet_before = quiet.map(|q| counters(lab, q));
-    inject(lab, payload, ttl, 3);
+    if instance == V6_INSTANCE {
+        inject6(lab, payload, ttl, 3);
+    } else {
+        inject(lab, payload, ttl, 3);
+    }
     let mut want: BTreeMap<String, u64> = expect.iter().map(|(k, v)| (k.to_string(), *v)).collect();
     // Drops also count in the total.
     let dropped: u64 = expect
@@ -125,7 +162,7 @@ fn expect_counted(
             "{what}: {q} counted {moved:?}, should skip silently"
         );
     }
-    for (name, vip) in [("VI_3", VIP4), ("VI_2", VIP2)] {
+    for (name, vip) in [("VI_3", VIP4), ("VI_2", VIP2), (V6_INSTANCE, VIP6)] {
         assert_eq!(
             lab.state(0, name).as_deref(),
             Some("MASTER"),
@@ -140,8 +177,9 @@ fn expect_counted(
 
 #[test]
 fn malformed_adverts_are_counted_and_dropped() {
-    let mut lab = build("vrrp-bad", &["dir1"], false);
+    let mut lab = build("vrrp-bad", &["dir1"], true);
     let v2_vips = ["10.77.0.101/24"];
+    let v6_vips = ["fd77::100/64"];
     lab.start(
         0,
         &config(&[
@@ -157,11 +195,18 @@ fn malformed_adverts_are_counted_and_dropped() {
                 vips: &v2_vips,
                 ..Instance::v3(150)
             },
+            Instance {
+                name: V6_INSTANCE,
+                vrid: 53,
+                vips: &v6_vips,
+                ..Instance::v3(150)
+            },
         ]),
     )
     .unwrap();
     expect_state(&lab, 0, "VI_3", "MASTER", Duration::from_secs(5));
     expect_state(&lab, 0, "VI_2", "MASTER", Duration::from_secs(8));
+    expect_state(&lab, 0, V6_INSTANCE, "MASTER", Duration::from_secs(5));
 
     let v3 = encode(&advert(Version::V3, 51, 254, VIP4));
     let v2 = encode(&advert(Version::V2, 52, 254, VIP2));
@@ -279,6 +324,42 @@ fn malformed_adverts_are_counted_and_dropped() {
         &[("interval_mismatch", 3)],
         None,
     );
+
+    // IPv6: control, hop limit 64 (read from IPV6_HOPLIMIT), bad checksum (pseudo-header).
+    let v6 = encode6(&advert(Version::V3, 53, 254, VIP6));
+    let low6 = encode6(&advert(Version::V3, 53, 1, VIP6));
+    expect_counted(
+        &lab,
+        "valid IPv6 advert, priority 1",
+        &low6,
+        255,
+        V6_INSTANCE,
+        &[("adverts_received", 3)],
+        Some("VI_3"),
+    );
+    expect_counted(
+        &lab,
+        "hop limit 64",
+        &v6,
+        64,
+        V6_INSTANCE,
+        &[("bad_ttl", 3)],
+        None,
+    );
+    let mut bad = v6.clone();
+    bad[6] ^= 0xff;
+    expect_counted(
+        &lab,
+        "IPv6 bad checksum",
+        &bad,
+        255,
+        V6_INSTANCE,
+        &[("bad_checksum", 3)],
+        None,
+    );
+    inject6(&lab, &v6, 255, 1);
+    expect_state(&lab, 0, V6_INSTANCE, "BACKUP", Duration::from_secs(3));
+    expect_state(&lab, 0, V6_INSTANCE, "MASTER", Duration::from_secs(5));
 
     // The same priority-254 advert, valid: VI_3 yields (so the checks above could fail).
     inject(&lab, &v3, 255, 1);
