@@ -569,3 +569,46 @@ fn sync_group_follows_a_member_fault() {
     expect_only_master(&lab, 0, "VI_a", VIP4);
     expect_only_master(&lab, 0, "VI_b", "10.77.0.101");
 }
+
+/// Notify commands for every state, in transition order, with the previous state: BACKUP on
+/// start, MASTER, FAULT on link loss, BACKUP and MASTER when it returns, and `stop` (state
+/// INIT) on SIGTERM.
+#[test]
+fn notify_every_state_including_fault_and_stop() {
+    let mut lab = build("vrrp-notify", &["dir1"], false);
+    let file = lab.state_dir.join("notify-dir1.log");
+    let echo = format!(
+        "[/bin/sh, -c, 'echo $TANDEM_INSTANCE $TANDEM_STATE $TANDEM_PREVIOUS_STATE $TANDEM_PRIORITY >> {}']",
+        file.display()
+    );
+    let notify =
+        format!("notify: {{ master: {echo}, backup: {echo}, fault: {echo}, stop: {echo} }}");
+    lab.start(
+        0,
+        &config(&[Instance {
+            extra: &[notify.as_str()],
+            ..Instance::v3(120)
+        }]),
+    )
+    .unwrap();
+    expect_state(&lab, 0, VI, "MASTER", FEW);
+    lab.cut(0).unwrap();
+    expect_state(&lab, 0, VI, "FAULT", FEW);
+    lab.restore(0).unwrap();
+    expect_state(&lab, 0, VI, "MASTER", FEW);
+    lab.signal(0, "TERM").unwrap();
+    let want = [
+        "VI_1 BACKUP INIT 120",
+        "VI_1 MASTER BACKUP 120",
+        "VI_1 FAULT MASTER 120",
+        "VI_1 BACKUP FAULT 120",
+        "VI_1 MASTER BACKUP 120",
+        "VI_1 INIT MASTER 120",
+    ];
+    let read = || std::fs::read_to_string(&file).unwrap_or_default();
+    let ok = tandem_testlab::wait_until(FEW, Duration::from_millis(20), || {
+        read().lines().count() >= want.len()
+    });
+    assert!(ok, "notify ran {:?}; log:\n{}", read(), log(&lab, 0));
+    assert_eq!(read().lines().collect::<Vec<_>>(), want);
+}

@@ -19,9 +19,23 @@ impl Director {
         self.recompute_tracking();
     }
 
+    /// Daemon shutdown: stops every instance (a master sends priority 0 and removes its
+    /// VIPs), then handles their last transitions (→ INIT), which arrive after the director's
+    /// loop has ended: logged, and their `stop` notify commands run to completion (bounded by
+    /// `notify_timeout`). Queued on the notifier they would never run, or be killed with the
+    /// runtime as the daemon exits.
     pub(super) async fn stop_instances(&mut self) {
         let stops: Vec<_> = self.instances.drain(..).map(|h| h.shutdown()).collect();
         futures::future::join_all(stops).await;
+        let timeout = self.config.global.notify_timeout.get();
+        let mut commands = Vec::new();
+        while let Ok(t) = self.transitions_rx.try_recv() {
+            log_transition(&t);
+            if let Some((argv, env)) = self.vrrp_notify_command(&t) {
+                commands.push(run_to_completion(t.instance.clone(), argv, env, timeout));
+            }
+        }
+        futures::future::join_all(commands).await;
     }
 
     /// After a reload: instances whose parameters are unchanged keep running untouched (no
@@ -174,50 +188,31 @@ impl Director {
     }
 
     pub(super) fn on_transition(&mut self, t: Transition) {
-        tracing::info!(
-            event = "vrrp_transition",
-            instance = %t.instance,
-            vrid = t.vrid,
-            version = t.version,
-            from = %t.from,
-            to = %t.to,
-            reason = %t.reason,
-            priority = t.priority,
-            master = %t.master.map(|m| m.to_string()).unwrap_or_default(),
-            "VRRP {} {} -> {} ({})",
-            t.instance,
-            t.from,
-            t.to,
-            t.reason
-        );
+        log_transition(&t);
         // Sync groups: a member entering or leaving FAULT changes its peers' group fault.
         if matches!(t.to, State::Fault) || matches!(t.from, State::Fault) {
             self.recompute_tracking();
         }
-        self.run_vrrp_notify(&t);
+        if let Some((argv, env)) = self.vrrp_notify_command(&t) {
+            self.notifier.run(format!("vrrp:{}", t.instance), argv, env);
+        }
     }
 
-    fn run_vrrp_notify(&self, t: &Transition) {
-        let Some(cfg) = self
+    /// The notify command configured for `t`'s new state, with its environment.
+    fn vrrp_notify_command(&self, t: &Transition) -> Option<NotifyCommand> {
+        let cfg = self
             .config
             .vrrp_instances
             .iter()
-            .find(|i| i.name.value == t.instance)
-        else {
-            return;
-        };
+            .find(|i| i.name.value == t.instance)?;
         let argv = match t.to {
             State::Master => cfg.notify.master.as_ref(),
             State::Backup => cfg.notify.backup.as_ref(),
             State::Fault => cfg.notify.fault.as_ref(),
             State::Initialize => cfg.notify.stop.as_ref(),
             _ => None,
-        };
-        let Some(argv) = argv else {
-            return;
-        };
-        self.notifier.run(
-            format!("vrrp:{}", t.instance),
+        }?;
+        Some((
             argv.value.clone(),
             vec![
                 ("TANDEM_INSTANCE".into(), t.instance.clone()),
@@ -227,7 +222,7 @@ impl Director {
                 ("TANDEM_VRID".into(), t.vrid.to_string()),
                 ("TANDEM_REASON".into(), t.reason.to_string()),
             ],
-        );
+        ))
     }
 
     pub(super) fn vrrp_status(&self) -> Vec<VrrpInstanceStatus> {
@@ -289,5 +284,64 @@ impl Director {
                 }
             })
             .collect()
+    }
+}
+
+fn log_transition(t: &Transition) {
+    tracing::info!(
+        event = "vrrp_transition",
+        instance = %t.instance,
+        vrid = t.vrid,
+        version = t.version,
+        from = %t.from,
+        to = %t.to,
+        reason = %t.reason,
+        priority = t.priority,
+        master = %t.master.map(|m| m.to_string()).unwrap_or_default(),
+        "VRRP {} {} -> {} ({})",
+        t.instance,
+        t.from,
+        t.to,
+        t.reason
+    );
+}
+
+/// A notify command: argv and environment.
+type NotifyCommand = (Vec<String>, Vec<(String, String)>);
+
+/// Runs one notify command to completion (at most `timeout`, then its process group is
+/// killed): at shutdown, when the notifier's queues are about to be dropped.
+async fn run_to_completion(
+    instance: String,
+    argv: Vec<String>,
+    env: Vec<(String, String)>,
+    timeout: std::time::Duration,
+) {
+    let Some((program, args)) = argv.split_first() else {
+        return;
+    };
+    let mut command = tokio::process::Command::new(program);
+    command
+        .args(args)
+        .envs(env)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .process_group(0);
+    let mut child = match command.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(instance = %instance, program = %program, error = %e, "cannot start stop notify command");
+            return;
+        }
+    };
+    if tokio::time::timeout(timeout, child.wait()).await.is_err() {
+        if let Some(pid) = child.id() {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        let _ = child.kill().await;
+        tracing::warn!(instance = %instance, program = %program, timeout = ?timeout, "stop notify command timed out and was killed");
     }
 }
