@@ -11,7 +11,7 @@ mod support;
 use std::time::Duration;
 
 use support::*;
-use tandem::lab::{DirectorLab, VIP4};
+use tandem::lab::{DirectorLab, VIP4, VIP6};
 
 const VI: &str = "VI_1";
 const KA: usize = 0; // dir1 runs keepalived
@@ -181,4 +181,63 @@ fn keepalived_interop_v3() {
 #[test]
 fn keepalived_interop_v2() {
     interop(2);
+}
+
+/// VRRPv3 over IPv6 with keepalived (checksums over the IPv6 pseudo-header both ways):
+/// keepalived master + tandem backup, keepalived dies → tandem takes fd77::100; keepalived
+/// back with a lower priority stays backup behind tandem (it accepts tandem's adverts).
+#[test]
+fn keepalived_interop_v3_ipv6() {
+    tandem_testlab::require_tool("keepalived", "keepalived");
+    let mut lab = build("vrrp-ka6", &["dir1", "dir2"], true);
+    let conf = |priority: u8| {
+        format!(
+            "global_defs {{\n  router_id ka_dir1\n  vrrp_version 3\n}}\n\
+             vrrp_instance VI_1 {{\n  state BACKUP\n  interface eth0\n  virtual_router_id 51\n  \
+             priority {priority}\n  advert_int 0.1\n  native_ipv6\n  \
+             virtual_ipaddress {{\n    fd77::100/64\n  }}\n}}\n"
+        )
+    };
+    let vips = ["fd77::100/64"];
+    let slow = Duration::from_secs(5);
+    lab.start_keepalived(KA, &conf(150)).unwrap();
+    let has = |lab: &DirectorLab, i| lab.has_address(i, VIP6).unwrap();
+    let ok = tandem_testlab::wait_until(slow, Duration::from_millis(10), || has(&lab, KA));
+    assert!(ok, "keepalived never became master:\n{}", ka_log(&lab));
+    lab.start(
+        TD,
+        &config(&[Instance {
+            vips: &vips,
+            ..Instance::v3(100)
+        }]),
+    )
+    .unwrap();
+    expect_state(&lab, TD, VI, "BACKUP", slow);
+    let ok = tandem_testlab::wait_until(slow, Duration::from_millis(20), || {
+        counter(&lab, TD, VI, "adverts_received") >= 3
+    });
+    assert!(
+        ok,
+        "tandem accepts keepalived's IPv6 adverts: {:?}",
+        lab.status(TD)
+    );
+    assert_eq!(counter(&lab, TD, VI, "bad_checksum"), 0);
+    assert!(!has(&lab, TD));
+
+    kill_keepalived(&mut lab, KA);
+    expect_state(&lab, TD, VI, "MASTER", slow);
+    assert!(has(&lab, TD));
+
+    let _ = lab.directors[KA]
+        .host
+        .exec(&["ip", "addr", "del", "fd77::100/64", "dev", "eth0"]);
+    lab.start_keepalived(KA, &conf(50)).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(lab.state(TD, VI).as_deref(), Some("MASTER"));
+    assert!(has(&lab, TD));
+    assert!(
+        !has(&lab, KA),
+        "keepalived took the VIP: it did not accept tandem's IPv6 adverts\n{}",
+        ka_log(&lab)
+    );
 }
