@@ -66,6 +66,7 @@ fn expect_vip(lab: &DirectorLab, i: usize, present: bool, timeout: Duration) {
 }
 
 fn interop(version: u8) {
+    tandem_testlab::require_root();
     tandem_testlab::require_tool("keepalived", "keepalived");
     let mut lab = build(&format!("vrrp-ka{version}"), &["dir1", "dir2"], false);
     let (interval, ka_int, slow) = match version {
@@ -188,6 +189,7 @@ fn keepalived_interop_v2() {
 /// back with a lower priority stays backup behind tandem (it accepts tandem's adverts).
 #[test]
 fn keepalived_interop_v3_ipv6() {
+    tandem_testlab::require_root();
     tandem_testlab::require_tool("keepalived", "keepalived");
     let mut lab = build("vrrp-ka6", &["dir1", "dir2"], true);
     let conf = |priority: u8| {

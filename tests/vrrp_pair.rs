@@ -199,13 +199,13 @@ fn v3_ipv4_unicast_election_and_failover() {
     std::thread::sleep(Duration::from_millis(500));
     assert!(counter(&lab, 1, VI, "adverts_received") >= received + 2);
 
-    // The client is not a peer: a unicast advert never reaches it. Listen there for 500 ms.
+    // The client is not a peer: a unicast advert never reaches it. Listen there for 2 s.
     tandem_testlab::require_tool("tcpdump", "tcpdump");
     let out = lab
         .client
         .command(&[
             "timeout",
-            "0.5",
+            "2",
             "tcpdump",
             "-n",
             "-c",
