@@ -136,7 +136,9 @@ ipvs:
 YAML
 }
 start_tandem() {
-  D "$tandem" run -c "$work/tandem.yaml" >>"$log" 2>&1 &
+  # Not through the D function: `D … &` would fork a subshell and $! would not be tandem.
+  # `ip netns exec` execs, so $! is the daemon itself and SIGTERM reaches it.
+  ip netns exec e2e-dir "$tandem" run -c "$work/tandem.yaml" >>"$log" 2>&1 &
   tandem_pid=$!
   wait_for 60 "VRRP VI_1 becomes MASTER and the VIP is on eth0" \
     bash -c "ip netns exec e2e-dir ip -br addr show dev eth0 | grep -q 10.77.0.100/"
