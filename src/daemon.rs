@@ -66,7 +66,19 @@ async fn run_async(config_path: std::path::PathBuf, config: config::Config) -> E
 
     let summary = config.summary();
     let (tx, rx) = mpsc::channel(1024);
-    let director = match Director::new(config_path.clone(), config) {
+    let metrics = crate::metrics::Metrics::new();
+    // The HTTP endpoint binds before anything starts: a wrong `http_listen` is a startup error.
+    let http_listener = match config.global.http_listen {
+        Some(addr) => match crate::http::bind(addr).await {
+            Ok(l) => Some(l),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot open the HTTP endpoint (global.http_listen)");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => None,
+    };
+    let director = match Director::new(config_path.clone(), config, metrics.clone()) {
         Ok(d) => d,
         Err(e) => {
             tracing::error!("{e}");
@@ -79,6 +91,39 @@ async fn run_async(config_path: std::path::PathBuf, config: config::Config) -> E
         socket_path.clone(),
         tx.clone(),
     ));
+    let (http_stop, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    if let Some(http_listener) = http_listener {
+        let status_tx = tx.clone();
+        let provider = move || {
+            let status_tx = status_tx.clone();
+            async move {
+                let (reply, answer) = tokio::sync::oneshot::channel();
+                if status_tx
+                    .send(DirectorCommand::Status(reply))
+                    .await
+                    .is_err()
+                {
+                    return crate::director::status::Status::default();
+                }
+                answer.await.unwrap_or_default()
+            }
+        };
+        tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = http_stopped.await;
+            };
+            if let Err(e) = crate::http::serve(
+                http_listener,
+                metrics,
+                std::sync::Arc::new(provider),
+                shutdown,
+            )
+            .await
+            {
+                tracing::error!(error = %e, "HTTP endpoint stopped");
+            }
+        });
+    }
 
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
@@ -101,6 +146,7 @@ async fn run_async(config_path: std::path::PathBuf, config: config::Config) -> E
         }
     }
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+    let _ = http_stop.send(());
     let _ = tx.send(DirectorCommand::Shutdown).await;
     drop(tx);
     let _ = director_task.await;

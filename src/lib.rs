@@ -16,5 +16,4 @@ pub mod http;
 pub mod lab;
 pub mod logging;
 pub mod metrics;
-pub mod notify;
 pub mod vrrp;

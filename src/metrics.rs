@@ -290,6 +290,20 @@ impl Metrics {
             .inc_by(received);
     }
 
+    /// Adds `count` drops for `reason` (the director pushes counter growth once a second).
+    pub fn vrrp_packets_dropped_add(&self, instance: &str, reason: &str, count: u64) {
+        if count == 0 {
+            return;
+        }
+        self.inner
+            .vrrp_packets_dropped
+            .get_or_create(&DropLabels {
+                instance: instance.to_string(),
+                reason: reason.to_string(),
+            })
+            .inc_by(count);
+    }
+
     pub fn vrrp_packet_dropped(&self, instance: &str, reason: &str) {
         self.inner
             .vrrp_packets_dropped

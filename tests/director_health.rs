@@ -120,7 +120,7 @@ fn real_server_failure_loses_quorum_lowers_priority_and_recovers() {
         "{log}"
     );
     assert!(
-        log.contains("event=\"quorum\" service=web has_quorum=false"),
+        log.contains("event=\"quorum\" service=web state=\"down\""),
         "{log}"
     );
 

@@ -578,7 +578,7 @@ fn notify_every_state_including_fault_and_stop() {
     let mut lab = build("vrrp-notify", &["dir1"], false);
     let file = lab.state_dir.join("notify-dir1.log");
     let echo = format!(
-        "[/bin/sh, -c, 'echo $TANDEM_INSTANCE $TANDEM_STATE $TANDEM_PREVIOUS_STATE $TANDEM_PRIORITY >> {}']",
+        "[/bin/sh, -c, 'echo $TANDEM_INSTANCE $TANDEM_STATE $TANDEM_FROM_STATE $TANDEM_PRIORITY >> {}']",
         file.display()
     );
     let notify =

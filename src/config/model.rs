@@ -15,7 +15,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::address::{Cidr, Endpoint};
-pub use super::alerts::Alerts;
+pub use super::alerts::{AlertNotify, Alerts, Snmp, SnmpTarget};
 use super::duration::ConfigDuration;
 use super::located::At;
 

@@ -60,13 +60,16 @@ pub struct IpvsDataplane {
 }
 
 impl IpvsDataplane {
-    pub fn start(reconcile_interval: Duration) -> std::io::Result<IpvsDataplane> {
+    pub fn start(
+        reconcile_interval: Duration,
+        metrics: crate::metrics::Metrics,
+    ) -> std::io::Result<IpvsDataplane> {
         let (requests, rx) = std::sync::mpsc::channel();
         let status = Arc::new(Mutex::new(DataplaneStatus::default()));
         let thread_status = status.clone();
         let thread = std::thread::Builder::new()
             .name("tandem-ipvs".into())
-            .spawn(move || run(rx, thread_status, reconcile_interval))?;
+            .spawn(move || run(rx, thread_status, reconcile_interval, metrics))?;
         Ok(IpvsDataplane {
             requests,
             status,
@@ -96,13 +99,41 @@ impl IpvsDataplane {
     }
 }
 
-fn set_status(status: &Mutex<DataplaneStatus>, f: impl FnOnce(&mut DataplaneStatus)) {
-    if let Ok(mut s) = status.lock() {
+/// Where the thread reports: the shared status and the metrics.
+struct Reporter {
+    status: Arc<Mutex<DataplaneStatus>>,
+    metrics: crate::metrics::Metrics,
+}
+
+fn set_status(reporter: &Reporter, f: impl FnOnce(&mut DataplaneStatus)) {
+    if let Ok(mut s) = reporter.status.lock() {
         f(&mut s);
     }
 }
 
-fn run(requests: Receiver<Request>, status: Arc<Mutex<DataplaneStatus>>, interval: Duration) {
+/// Label of an operation in `tandem_ipvs_operations_total{op}`.
+fn op_label(op: &tandem_ipvs::Operation) -> &'static str {
+    use tandem_ipvs::Operation as O;
+    match op {
+        O::NewService(_) => "new_service",
+        O::SetService(_) => "set_service",
+        O::DelService(_) => "del_service",
+        O::NewDest { .. } => "new_dest",
+        O::SetDest { .. } => "set_dest",
+        O::DelDest { .. } => "del_dest",
+        O::NewDaemon(_) => "new_daemon",
+        O::DelDaemon(_) => "del_daemon",
+        _ => "other",
+    }
+}
+
+fn run(
+    requests: Receiver<Request>,
+    status: Arc<Mutex<DataplaneStatus>>,
+    interval: Duration,
+    metrics: crate::metrics::Metrics,
+) {
+    let status = Reporter { status, metrics };
     let mut client: Option<IpvsClient> = None;
     let mut desired: Option<Desired> = None;
     // Keys applied before: a service dropped from the configuration is still ours to delete.
@@ -201,7 +232,7 @@ fn apply_state(
     desired: &IpvsState,
     owned: &HashSet<ServiceKey>,
     flush_foreign: bool,
-    status: &Mutex<DataplaneStatus>,
+    status: &Reporter,
 ) -> bool {
     let current = match client.state() {
         Ok(c) => c,
@@ -244,11 +275,14 @@ fn apply_state(
 fn report(
     result: Result<tandem_ipvs::ApplyReport, tandem_ipvs::IpvsError>,
     ops: &[tandem_ipvs::Operation],
-    status: &Mutex<DataplaneStatus>,
+    status: &Reporter,
     what: &str,
 ) -> bool {
     match result {
         Ok(report) => {
+            for (op, result) in ops.iter().zip(&report.results) {
+                status.metrics.ipvs_operation(op_label(op), result.is_ok());
+            }
             let failures = report.failures();
             for (i, failure) in &failures {
                 if let Some(op) = ops.get(*i) {

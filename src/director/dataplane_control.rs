@@ -15,7 +15,10 @@ impl Director {
     pub(super) async fn ensure_dataplane(&mut self) {
         let want_ipvs = *self.config.dataplane == Dataplane::Ipvs;
         if want_ipvs && self.ipvs.is_none() {
-            match IpvsDataplane::start(self.config.ipvs.reconcile_interval.get()) {
+            match IpvsDataplane::start(
+                self.config.ipvs.reconcile_interval.get(),
+                self.metrics.clone(),
+            ) {
                 Ok(d) => self.ipvs = Some(d),
                 Err(e) => {
                     tracing::error!(event = "dataplane", error = %e, "cannot start the IPVS dataplane thread")

@@ -5,6 +5,25 @@ use tandem_checkers::{CheckEvent, EventKind, Health, Outcome, OwnerId};
 
 use super::Director;
 
+/// Short failure reason for the `reason` label of check metrics (bounded cardinality).
+fn failure_reason(event: &CheckEvent) -> &'static str {
+    match &event.result.outcome {
+        Outcome::Down(f) => match f.reason {
+            tandem_checkers::DownReason::Refused => "refused",
+            tandem_checkers::DownReason::Timeout => "timeout",
+            tandem_checkers::DownReason::Unreachable => "unreachable",
+            tandem_checkers::DownReason::BadStatus(_) => "bad_status",
+            tandem_checkers::DownReason::BodyMismatch => "body_mismatch",
+            tandem_checkers::DownReason::DigestMismatch => "digest_mismatch",
+            tandem_checkers::DownReason::Tls => "tls",
+            tandem_checkers::DownReason::Rcode(_) => "rcode",
+            tandem_checkers::DownReason::ExitCode(_) => "exit_code",
+            _ => "other",
+        },
+        _ => "none",
+    }
+}
+
 impl Director {
     /// Hands the scheduler the checks of the current configuration. Checks whose identity and
     /// parameters did not change keep running untouched (their state and timers survive a
@@ -37,7 +56,9 @@ impl Director {
         }
     }
 
-    /// Applies a check event; returns whether the desired dataplane state may have changed.
+    /// Applies a check event (one per probe: the scheduler reports every result so the latency
+    /// histogram and `last_result` are complete); returns whether the desired dataplane state
+    /// changed.
     pub(super) fn on_check_event(&mut self, event: CheckEvent) -> bool {
         let Some((service, ri)) = self.services.locate(&event.owner.0) else {
             return false; // a late event of a check removed by a reload
@@ -53,6 +74,7 @@ impl Director {
             _ => ("unknown".to_string(), None),
         };
         let was_up = real.health.up;
+        let previous_weight = real.health.dynamic_weight;
         real.health.up = event.health == Health::Up;
         real.health.last_result = Some(last_result);
         real.health.reason = if real.health.up { None } else { reason.clone() };
@@ -63,33 +85,37 @@ impl Director {
             real.health.dynamic_weight = Some(w);
         }
         let real_label = event.target.to_string();
+        let kind = real.check.as_ref().map_or("none", |c| c.kind.as_str());
+        self.metrics.check_result(
+            kind,
+            &service_name,
+            &real_label,
+            latency.as_secs_f64(),
+            reason.as_deref().map(|_| failure_reason(&event)),
+        );
         if was_up != real.health.up {
-            tracing::info!(
-                event = "real_server",
-                service = %service_name,
-                real = %real_label,
-                state = if real.health.up { "up" } else { "down" },
-                reason = %reason.as_deref().unwrap_or(""),
-                latency_ms = latency.as_secs_f64() * 1000.0,
-                "real server {real_label} of {service_name} is {}",
-                if real.health.up { "up" } else { "down" }
-            );
+            let up = real.health.up;
+            self.metrics
+                .set_real_server_up(&service_name, &real_label, up);
+            self.alerts.emit(crate::alerts::AlertEvent::RealServer {
+                service: service_name.clone(),
+                real: real_label.clone(),
+                up,
+                reason: reason.clone().unwrap_or_default(),
+            });
         }
+        let changed = was_up != real.health.up || previous_weight != real.health.dynamic_weight;
         if let Some(has_quorum) = service.update_quorum() {
             let up = service.up_count();
             let quorum = *service.config.quorum;
-            let sorry = service
-                .config
-                .sorry_server
-                .as_ref()
-                .map(|s| s.value.to_string());
-            if has_quorum {
-                tracing::info!(event = "quorum", service = %service_name, has_quorum, up, quorum, "virtual server {service_name} regained quorum ({up}/{quorum} real servers up)");
-            } else {
-                tracing::warn!(event = "quorum", service = %service_name, has_quorum, up, quorum, sorry_server = %sorry.unwrap_or_default(), "virtual server {service_name} lost quorum ({up}/{quorum} real servers up)");
-            }
+            self.alerts.emit(crate::alerts::AlertEvent::Quorum {
+                service: service_name.clone(),
+                has_quorum,
+                up,
+                quorum,
+            });
             self.recompute_tracking();
         }
-        true
+        changed
     }
 }

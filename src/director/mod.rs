@@ -57,7 +57,10 @@ pub struct Director {
     transitions_rx: mpsc::UnboundedReceiver<Transition>,
     links_rx: mpsc::Receiver<LinkChange>,
     links_tx: mpsc::Sender<LinkChange>,
-    notifier: crate::notify::Notifier,
+    metrics: crate::metrics::Metrics,
+    alerts: crate::alerts::Alerts,
+    /// Last VRRP counters pushed to the metrics (they take deltas).
+    metrics_counters: HashMap<String, tandem_vrrp::Counters>,
     checks: tandem_checkers::Scheduler,
     ipvs: Option<crate::dataplane::ipvs::IpvsDataplane>,
     check_events: mpsc::UnboundedReceiver<tandem_checkers::CheckEvent>,
@@ -65,15 +68,28 @@ pub struct Director {
 
 impl Director {
     /// Must be called within the tokio runtime (the check scheduler's driver is a task).
-    pub fn new(config_path: PathBuf, config: Config) -> Result<Self, String> {
+    pub fn new(
+        config_path: PathBuf,
+        config: Config,
+        metrics: crate::metrics::Metrics,
+    ) -> Result<Self, String> {
         let router_id = router_id(&config);
         let services = ServiceTable::from_config(&config);
         let (transitions_tx, transitions_rx) = mpsc::unbounded_channel();
         let (links_tx, links_rx) = mpsc::channel(256);
-        let notifier = crate::notify::Notifier::new(config.global.notify_timeout.get());
+        let alerts = crate::alerts::Alerts::new(
+            &config.alerts,
+            &router_id,
+            config.global.notify_timeout.get(),
+            Some(metrics.clone()),
+        )
+        .map_err(|e| format!("cannot start alerts: {e}"))?;
         let (checks, check_events) =
-            tandem_checkers::Scheduler::start(tandem_checkers::SchedulerOptions::default())
-                .map_err(|e| format!("cannot start the health-check scheduler: {e}"))?;
+            tandem_checkers::Scheduler::start(tandem_checkers::SchedulerOptions {
+                every_result: true,
+                ..tandem_checkers::SchedulerOptions::default()
+            })
+            .map_err(|e| format!("cannot start the health-check scheduler: {e}"))?;
         Ok(Director {
             config_path,
             config,
@@ -89,7 +105,9 @@ impl Director {
             transitions_rx,
             links_rx,
             links_tx,
-            notifier,
+            metrics,
+            alerts,
+            metrics_counters: HashMap::new(),
             checks,
             ipvs: None,
             check_events,
@@ -109,8 +127,11 @@ impl Director {
         self.start_instances();
         self.sync_checks().await;
         self.ensure_dataplane().await;
+        let mut metrics_tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        metrics_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
+                _ = metrics_tick.tick() => self.update_vrrp_metrics(),
                 command = commands.recv() => match command {
                     Some(DirectorCommand::Reload) => self.reload().await,
                     Some(DirectorCommand::Status(reply)) => {
@@ -142,6 +163,17 @@ impl Director {
         match config::load(&self.config_path) {
             Ok(new) => {
                 let changed = new != self.config;
+                match crate::alerts::Alerts::new(
+                    &new.alerts,
+                    &router_id(&new),
+                    new.global.notify_timeout.get(),
+                    Some(self.metrics.clone()),
+                ) {
+                    Ok(alerts) => self.alerts = alerts,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot rebuild alert sinks; keeping the previous ones")
+                    }
+                }
                 self.services.update_from_config(&new);
                 self.router_id = router_id(&new);
                 self.config = new;
@@ -150,6 +182,11 @@ impl Director {
                 self.ensure_dataplane().await;
                 self.reloads_ok += 1;
                 self.last_reload_errors.clear();
+                self.metrics.config_reload(true);
+                self.alerts.emit(crate::alerts::AlertEvent::ConfigReload {
+                    ok: true,
+                    errors: 0,
+                });
                 tracing::info!(
                     event = "config_reload",
                     result = "ok",
@@ -162,6 +199,11 @@ impl Director {
             Err(errors) => {
                 self.reloads_failed += 1;
                 self.last_reload_errors = errors.iter().map(|e| e.to_string()).collect();
+                self.metrics.config_reload(false);
+                self.alerts.emit(crate::alerts::AlertEvent::ConfigReload {
+                    ok: false,
+                    errors: errors.len(),
+                });
                 for e in errors.iter() {
                     tracing::error!(event = "config_reload", result = "error", "{e}");
                 }

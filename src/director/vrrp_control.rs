@@ -9,6 +9,23 @@ use super::status::VrrpInstanceStatus;
 use super::{Director, TrackingSent};
 use crate::vrrp::links::LinkChange;
 use crate::vrrp::{self, InstanceCommand, Transition, tracking};
+use tandem_vrrp::TransitionReason;
+
+/// The reason field of alerts: RFC 6527 `vrrpv3NewMasterReason` words when becoming master,
+/// else the transition's own wording.
+fn alert_reason(t: &Transition) -> String {
+    if t.to != State::Master {
+        return t.reason.to_string();
+    }
+    match t.reason {
+        TransitionReason::AddressOwner => "priority".into(),
+        TransitionReason::PreemptDelayExpired => "preempted".into(),
+        TransitionReason::MasterDownTimer | TransitionReason::MasterReleased => {
+            "master_no_response".into()
+        }
+        _ => t.reason.to_string(),
+    }
+}
 
 impl Director {
     pub(super) fn start_instances(&mut self) {
@@ -30,8 +47,10 @@ impl Director {
         let timeout = self.config.global.notify_timeout.get();
         let mut commands = Vec::new();
         while let Ok(t) = self.transitions_rx.try_recv() {
-            log_transition(&t);
-            if let Some((argv, env)) = self.vrrp_notify_command(&t) {
+            let event = self.transition_event(&t);
+            self.alerts.emit(event.clone());
+            if let Some(argv) = self.vrrp_notify_argv(&t) {
+                let env = event.notify_env(&self.router_id);
                 commands.push(run_to_completion(t.instance.clone(), argv, env, timeout));
             }
         }
@@ -188,18 +207,44 @@ impl Director {
     }
 
     pub(super) fn on_transition(&mut self, t: Transition) {
-        log_transition(&t);
+        let event = self.transition_event(&t);
+        self.metrics.vrrp_transition(
+            &t.instance,
+            crate::metrics::VrrpStateValue::from_name(&t.to.to_string()),
+        );
+        self.alerts.emit(event.clone());
         // Sync groups: a member entering or leaving FAULT changes its peers' group fault.
         if matches!(t.to, State::Fault) || matches!(t.from, State::Fault) {
             self.recompute_tracking();
         }
-        if let Some((argv, env)) = self.vrrp_notify_command(&t) {
-            self.notifier.run(format!("vrrp:{}", t.instance), argv, env);
+        if let Some(argv) = self.vrrp_notify_argv(&t) {
+            let _ = self.alerts.run_hook(&argv, &event);
         }
     }
 
-    /// The notify command configured for `t`'s new state, with its environment.
-    fn vrrp_notify_command(&self, t: &Transition) -> Option<NotifyCommand> {
+    /// The alert (log line, SNMP traps, notify environment) of a transition.
+    fn transition_event(&self, t: &Transition) -> crate::alerts::AlertEvent {
+        crate::alerts::AlertEvent::VrrpTransition {
+            instance: t.instance.clone(),
+            vrid: t.vrid,
+            version: t.version,
+            from: t.from.to_string(),
+            to: t.to.to_string(),
+            priority: t.priority,
+            master_address: t.master,
+            reason: alert_reason(t),
+            if_index: self
+                .config
+                .vrrp_instances
+                .iter()
+                .find(|i| i.name.value == t.instance)
+                .and_then(|i| nix::net::if_::if_nametoindex(i.interface.value.as_str()).ok())
+                .unwrap_or(0),
+        }
+    }
+
+    /// The notify command configured for `t`'s new state.
+    fn vrrp_notify_argv(&self, t: &Transition) -> Option<Vec<String>> {
         let cfg = self
             .config
             .vrrp_instances
@@ -212,17 +257,37 @@ impl Director {
             State::Initialize => cfg.notify.stop.as_ref(),
             _ => None,
         }?;
-        Some((
-            argv.value.clone(),
-            vec![
-                ("TANDEM_INSTANCE".into(), t.instance.clone()),
-                ("TANDEM_STATE".into(), t.to.to_string()),
-                ("TANDEM_PREVIOUS_STATE".into(), t.from.to_string()),
-                ("TANDEM_PRIORITY".into(), t.priority.to_string()),
-                ("TANDEM_VRID".into(), t.vrid.to_string()),
-                ("TANDEM_REASON".into(), t.reason.to_string()),
-            ],
-        ))
+        Some(argv.value.clone())
+    }
+
+    /// Pushes the VRRP counters' growth since the last tick to the metrics.
+    pub(super) fn update_vrrp_metrics(&mut self) {
+        for handle in &self.instances {
+            let Some(snap) = handle.snapshot() else {
+                continue;
+            };
+            let name = &handle.spec.name;
+            let previous = self.metrics_counters.get(name).copied().unwrap_or_default();
+            let now = snap.counters;
+            self.metrics.vrrp_adverts_add(
+                name,
+                now.adverts_sent.saturating_sub(previous.adverts_sent),
+                now.adverts_received
+                    .saturating_sub(previous.adverts_received),
+            );
+            // entries(): the first five are traffic counters, the rest drop reasons.
+            for ((reason, value), (_, before)) in
+                now.entries().iter().zip(previous.entries()).skip(5)
+            {
+                self.metrics
+                    .vrrp_packets_dropped_add(name, reason, value.saturating_sub(before));
+            }
+            self.metrics.set_vrrp_state(
+                name,
+                crate::metrics::VrrpStateValue::from_name(&snap.state.to_string()),
+            );
+            self.metrics_counters.insert(name.clone(), now);
+        }
     }
 
     pub(super) fn vrrp_status(&self) -> Vec<VrrpInstanceStatus> {
@@ -286,28 +351,6 @@ impl Director {
             .collect()
     }
 }
-
-fn log_transition(t: &Transition) {
-    tracing::info!(
-        event = "vrrp_transition",
-        instance = %t.instance,
-        vrid = t.vrid,
-        version = t.version,
-        from = %t.from,
-        to = %t.to,
-        reason = %t.reason,
-        priority = t.priority,
-        master = %t.master.map(|m| m.to_string()).unwrap_or_default(),
-        "VRRP {} {} -> {} ({})",
-        t.instance,
-        t.from,
-        t.to,
-        t.reason
-    );
-}
-
-/// A notify command: argv and environment.
-type NotifyCommand = (Vec<String>, Vec<(String, String)>);
 
 /// Runs one notify command to completion (at most `timeout`, then its process group is
 /// killed): at shutdown, when the notifier's queues are about to be dropped.
