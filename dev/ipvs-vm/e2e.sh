@@ -209,7 +209,8 @@ pass "step 3: real-12 stopped -> removed from :80, weight 0 in :8080 (quiesce), 
 
 # ---- step 5: drift repair ----------------------------------------------------------------------
 D ipvsadm -D -t 10.77.0.100:80 || fail "ipvsadm -D"
-has_service 80 && fail "ipvsadm -D did not delete the service"
+# No "is it gone?" check here: listing takes ~1 s under TCG, longer than reconcile_interval,
+# so tandem may already have restored it. ipvsadm -D's exit status proves the deletion.
 wait_for 10 "tandem restores 10.77.0.100:80 (reconcile_interval 1s)" dest_weight_is 80 10.78.0.11:80 3
 no_dest 80 10.78.0.12:80 || fail "restored service contains the failed real 10.78.0.12"
 pass "step 5: service deleted by hand is restored by the reconcile loop"
