@@ -10,8 +10,6 @@ bash dev/deps.sh
 bash dev/rust.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 cargo build --release --locked
-if ./target/release/tandem demo --help >/dev/null 2>&1; then
-  exec ./target/release/tandem demo
-fi
-# Until the demo lands: validate the shipped example configuration.
-./target/release/tandem check -c conf/example.yaml
+tandem="${CARGO_TARGET_DIR:-target}/release/tandem"
+"$tandem" check -c conf/example.yaml
+exec "$tandem" demo
