@@ -191,6 +191,16 @@ impl Alerts {
         result
     }
 
+    /// Runs a notify command for `event` now and waits for it (bounded by the notify timeout):
+    /// the `stop` commands at shutdown.
+    pub async fn run_hook_now(&self, argv: &[String], event: &AlertEvent) {
+        let job = NotifyJob {
+            argv: argv.to_vec(),
+            env: event.notify_env(&self.inner.router_id),
+        };
+        self.inner.notify.run_now(&event.object_key(), job).await;
+    }
+
     /// Delivery counters of each SNMP target, in configuration order.
     pub fn sink_stats(&self) -> Vec<SinkStats> {
         self.inner

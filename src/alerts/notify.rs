@@ -92,6 +92,13 @@ impl NotifyRunner {
         }
     }
 
+    /// Runs `job` now and waits for it (bounded by the timeout, same process-group kill), outside
+    /// the queues: for the last commands at daemon shutdown, which a queue would drop with the
+    /// runtime.
+    pub async fn run_now(&self, key: &str, job: NotifyJob) {
+        run_one(&self.inner, key, job).await;
+    }
+
     /// Queues `job` behind earlier jobs of `key` and returns at once. Must be called from
     /// within a tokio runtime (the worker is a task).
     pub fn submit(&self, key: &str, job: NotifyJob) -> Result<(), NotifyError> {

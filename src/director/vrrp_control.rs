@@ -44,17 +44,21 @@ impl Director {
     pub(super) async fn stop_instances(&mut self) {
         let stops: Vec<_> = self.instances.drain(..).map(|h| h.shutdown()).collect();
         futures::future::join_all(stops).await;
-        let timeout = self.config.global.notify_timeout.get();
-        let mut commands = Vec::new();
+        let mut stops = Vec::new();
         while let Ok(t) = self.transitions_rx.try_recv() {
             let event = self.transition_event(&t);
             self.alerts.emit(event.clone());
             if let Some(argv) = self.vrrp_notify_argv(&t) {
-                let env = event.notify_env(&self.router_id);
-                commands.push(run_to_completion(t.instance.clone(), argv, env, timeout));
+                stops.push((argv, event));
             }
         }
-        futures::future::join_all(commands).await;
+        let alerts = &self.alerts;
+        futures::future::join_all(
+            stops
+                .iter()
+                .map(|(argv, event)| alerts.run_hook_now(argv, event)),
+        )
+        .await;
     }
 
     /// After a reload: instances whose parameters are unchanged keep running untouched (no
@@ -349,42 +353,5 @@ impl Director {
                 }
             })
             .collect()
-    }
-}
-
-/// Runs one notify command to completion (at most `timeout`, then its process group is
-/// killed): at shutdown, when the notifier's queues are about to be dropped.
-async fn run_to_completion(
-    instance: String,
-    argv: Vec<String>,
-    env: Vec<(String, String)>,
-    timeout: std::time::Duration,
-) {
-    let Some((program, args)) = argv.split_first() else {
-        return;
-    };
-    let mut command = tokio::process::Command::new(program);
-    command
-        .args(args)
-        .envs(env)
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .process_group(0);
-    let mut child = match command.spawn() {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(instance = %instance, program = %program, error = %e, "cannot start stop notify command");
-            return;
-        }
-    };
-    if tokio::time::timeout(timeout, child.wait()).await.is_err() {
-        if let Some(pid) = child.id() {
-            let _ = nix::sys::signal::killpg(
-                nix::unistd::Pid::from_raw(pid as i32),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-        }
-        let _ = child.kill().await;
-        tracing::warn!(instance = %instance, program = %program, timeout = ?timeout, "stop notify command timed out and was killed");
     }
 }
