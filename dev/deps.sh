@@ -11,6 +11,7 @@ PACKAGES=(
   python3-aiosmtpd      # real SMTP real server
   snmptrapd snmp smitools  # trap receiver, MIB lint
   qemu-system-x86 linux-image-amd64 busybox-static ipvsadm  # real IPVS kernel under qemu
+  systemd util-linux    # systemd-analyze (unit exposure), setpriv (run as the unit's user)
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -199,3 +199,88 @@ fn run_refuses_an_invalid_configuration() {
         "{stderr}"
     );
 }
+
+/// Reads a syslog socket continuously (as journald would) until the test ends.
+fn syslog_reader(path: &Path) -> std::sync::mpsc::Receiver<String> {
+    let socket = std::os::unix::net::UnixDatagram::bind(path).expect("bind syslog socket");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        while let Ok(n) = socket.recv(&mut buf) {
+            if tx
+                .send(String::from_utf8_lossy(&buf[..n]).into_owned())
+                .is_err()
+            {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Waits (bounded) for a line containing `needle`.
+fn expect_line(rx: &std::sync::mpsc::Receiver<String>, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = Vec::new();
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match rx.recv_timeout(left) {
+            Ok(line) if line.contains(needle) => return line,
+            Ok(line) => seen.push(line),
+            Err(_) => break,
+        }
+    }
+    panic!("no syslog line with {needle:?}; got:\n{}", seen.join("\n"));
+}
+
+#[test]
+fn syslog_follows_reloads_and_an_unreachable_address_keeps_the_previous_one() {
+    use nix::sys::signal::Signal;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let socket = dir.path().join("tandem.sock");
+    let cfg = dir.path().join("tandem.yaml");
+    let first = dir.path().join("syslog-a.sock");
+    let second = dir.path().join("syslog-b.sock");
+    let a = syslog_reader(&first);
+    let b = syslog_reader(&second);
+    let with_syslog = |path: &Path, facility: &str| {
+        format!(
+            "{}alerts:\n  syslog: {{ address: {}, facility: {facility} }}\n",
+            config(&socket, &[("web", "10.9.0.1")]),
+            path.display()
+        )
+    };
+    std::fs::write(&cfg, with_syslog(&first, "daemon")).expect("write");
+    let daemon = Daemon::start(&cfg, &dir.path().join("daemon.log"));
+    // daemon(3) * 8 + info(6) = 30.
+    let started = expect_line(&a, "health checks scheduled");
+    assert!(started.starts_with("<30>tandem["), "{started}");
+
+    // Re-pointed at another socket with another facility: local5(21) * 8 + info(6) = 174.
+    std::fs::write(&cfg, with_syslog(&second, "local5")).expect("write");
+    daemon.signal(Signal::SIGHUP);
+    let reloaded = expect_line(&b, "event=config_reload result=ok");
+    assert!(reloaded.starts_with("<174>tandem["), "{reloaded}");
+
+    // An address nobody listens on: the reload applies, syslog stays where it was and the
+    // error is logged.
+    std::fs::write(
+        &cfg,
+        with_syslog(&dir.path().join("nobody-listens.sock"), "local5"),
+    )
+    .expect("write");
+    daemon.signal(Signal::SIGHUP);
+    expect_line(&b, "cannot open the syslog sink");
+    expect_line(&b, "event=config_reload result=ok");
+    let status = wait_for("two reloads", Duration::from_secs(10), || {
+        status_json(&socket).filter(|s| s["reloads_ok"] == 2)
+    });
+    assert_eq!(status["reloads_failed"], 0);
+    // Nothing more went to the first socket after the switch.
+    std::thread::sleep(Duration::from_millis(200));
+    let late: Vec<String> = a.try_iter().filter(|l| l.contains("config_reload")).collect();
+    assert!(late.is_empty(), "the old sink still got lines: {late:?}");
+    drop(daemon);
+}

@@ -68,12 +68,15 @@ impl AlertEvent {
     }
 
     /// The object the event is about. Notify hooks of one key run strictly in order; hooks of
-    /// different keys run concurrently.
+    /// different keys run concurrently. A virtual server's real servers and its quorum share
+    /// one key, so "real server down" always finishes before the "quorum lost" it caused
+    /// starts, and a whole pool failing starts one script at a time, not one per real server.
     pub fn object_key(&self) -> String {
         match self {
             AlertEvent::VrrpTransition { instance, .. } => format!("vrrp/{instance}"),
-            AlertEvent::RealServer { service, real, .. } => format!("real/{service}/{real}"),
-            AlertEvent::Quorum { service, .. } => format!("quorum/{service}"),
+            AlertEvent::RealServer { service, .. } | AlertEvent::Quorum { service, .. } => {
+                format!("service/{service}")
+            }
             AlertEvent::ConfigReload { .. } => "config".to_string(),
             AlertEvent::Dataplane { .. } => "dataplane".to_string(),
         }

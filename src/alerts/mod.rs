@@ -28,8 +28,9 @@ use snmp::{TargetCounters, TargetSpec};
 /// Default SNMP port of notification receivers (RFC 3417 §3: snmp-trap, 162).
 pub const SNMP_TRAP_PORT: u16 = 162;
 
-/// Commands waiting per notify key before further ones are dropped.
-const NOTIFY_QUEUE_PER_KEY: usize = 64;
+/// Commands waiting per notify key before further ones are dropped: room for every real server
+/// of a large virtual server going down at once, plus its quorum event.
+const NOTIFY_QUEUE_PER_KEY: usize = 1024;
 /// Objects with pending notify commands at once (bounds tasks and memory under a storm).
 const NOTIFY_MAX_KEYS: usize = 4096;
 

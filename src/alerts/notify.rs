@@ -200,6 +200,11 @@ async fn run_one(inner: &Inner, key: &str, job: NotifyJob) {
     let mut cmd = tokio::process::Command::new(program);
     cmd.args(args)
         .envs(job.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        // systemd's notify and watchdog settings belong to the daemon: a hook that used them
+        // could report readiness or feed the watchdog in its place.
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("WATCHDOG_USEC")
+        .env_remove("WATCHDOG_PID")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

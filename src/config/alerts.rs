@@ -21,6 +21,143 @@ pub struct Alerts {
     #[serde(default)]
     #[garde(dive)]
     pub notify: AlertNotify,
+    /// Also send the log to syslog (besides stderr or the journal). Absent = off;
+    /// `syslog: {}` sends to `/dev/log` as facility `daemon`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[garde(skip)]
+    pub syslog: Option<Syslog>,
+}
+
+/// The syslog sink.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, Validate, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Syslog {
+    /// A Unix datagram socket path (default `/dev/log`: journald or rsyslog), written as
+    /// syslog(3) does (RFC 3164), or `ADDRESS[:PORT]` of a remote collector, written as
+    /// RFC 5424 over UDP (port 514 when omitted).
+    #[serde(default)]
+    #[garde(skip)]
+    pub address: SyslogAddress,
+    /// Syslog facility.
+    #[serde(default)]
+    #[garde(skip)]
+    pub facility: SyslogFacility,
+    /// Least severe level sent (the log level of the daemon still applies first).
+    #[serde(default)]
+    #[garde(skip)]
+    pub level: SyslogLevel,
+}
+
+/// Where syslog messages go: a local socket or a remote collector over UDP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SyslogAddress {
+    Unix(std::path::PathBuf),
+    Udp(std::net::SocketAddr),
+}
+
+impl Default for SyslogAddress {
+    fn default() -> Self {
+        SyslogAddress::Unix("/dev/log".into())
+    }
+}
+
+impl std::fmt::Display for SyslogAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SyslogAddress::Unix(path) => write!(f, "{}", path.display()),
+            SyslogAddress::Udp(addr) => write!(f, "{addr}"),
+        }
+    }
+}
+
+impl std::str::FromStr for SyslogAddress {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.starts_with('/') {
+            return Ok(SyslogAddress::Unix(s.into()));
+        }
+        let endpoint: Endpoint = s.parse().map_err(|_| {
+            format!("invalid syslog address {s:?}: write a socket path (/dev/log), ADDRESS, ADDRESS:PORT or [IPV6]:PORT")
+        })?;
+        Ok(SyslogAddress::Udp(std::net::SocketAddr::new(
+            endpoint.addr,
+            endpoint.port.unwrap_or(514),
+        )))
+    }
+}
+
+impl<'de> Deserialize<'de> for SyslogAddress {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for SyslogAddress {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl JsonSchema for SyslogAddress {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "SyslogAddress".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "A Unix socket path (/dev/log) or ADDRESS[:PORT] of a UDP collector (port 514 when omitted)."
+        })
+    }
+}
+
+/// Syslog facility (RFC 5424 §6.2.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum SyslogFacility {
+    User,
+    #[default]
+    Daemon,
+    Local0,
+    Local1,
+    Local2,
+    Local3,
+    Local4,
+    Local5,
+    Local6,
+    Local7,
+}
+
+impl SyslogFacility {
+    /// The facility's code.
+    pub fn code(self) -> u8 {
+        match self {
+            SyslogFacility::User => 1,
+            SyslogFacility::Daemon => 3,
+            SyslogFacility::Local0 => 16,
+            SyslogFacility::Local1 => 17,
+            SyslogFacility::Local2 => 18,
+            SyslogFacility::Local3 => 19,
+            SyslogFacility::Local4 => 20,
+            SyslogFacility::Local5 => 21,
+            SyslogFacility::Local6 => 22,
+            SyslogFacility::Local7 => 23,
+        }
+    }
+}
+
+/// Least severe log level a sink receives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum SyslogLevel {
+    Error,
+    Warn,
+    #[default]
+    Info,
+    Debug,
 }
 
 /// SNMP notification settings.

@@ -15,7 +15,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::address::{Cidr, Endpoint};
-pub use super::alerts::{AlertNotify, Alerts, Snmp, SnmpTarget};
+pub use super::alerts::{
+    AlertNotify, Alerts, Snmp, SnmpTarget, Syslog, SyslogAddress, SyslogFacility, SyslogLevel,
+};
 use super::duration::ConfigDuration;
 use super::located::At;
 

@@ -84,6 +84,7 @@ impl Director {
             Some(metrics.clone()),
         )
         .map_err(|e| format!("cannot start alerts: {e}"))?;
+        apply_syslog(&config, &router_id, &metrics);
         let (checks, check_events) =
             tandem_checkers::Scheduler::start(tandem_checkers::SchedulerOptions {
                 every_result: true,
@@ -129,8 +130,22 @@ impl Director {
         self.ensure_dataplane().await;
         let mut metrics_tick = tokio::time::interval(std::time::Duration::from_secs(1));
         metrics_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // systemd's watchdog (WatchdogSec= in the unit): pinged from this loop, so a director
+        // that stops handling events gets no pings and systemd restarts the daemon.
+        let watchdog = sd_notify::watchdog_enabled();
+        let mut watchdog_tick = tokio::time::interval(watchdog_ping_interval(watchdog));
+        watchdog_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        if let Some(timeout) = watchdog {
+            tracing::info!(
+                timeout_ms = timeout.as_millis() as u64,
+                "systemd watchdog enabled"
+            );
+        }
         loop {
             tokio::select! {
+                _ = watchdog_tick.tick(), if watchdog.is_some() => {
+                    let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
+                }
                 _ = metrics_tick.tick() => self.update_vrrp_metrics(),
                 command = commands.recv() => match command {
                     Some(DirectorCommand::Reload) => self.reload().await,
@@ -176,6 +191,7 @@ impl Director {
                 }
                 self.services.update_from_config(&new);
                 self.router_id = router_id(&new);
+                apply_syslog(&new, &self.router_id, &self.metrics);
                 self.config = new;
                 self.reconcile_instances();
                 self.sync_checks().await;
@@ -240,6 +256,27 @@ impl Director {
         };
         self.dataplane_status(&mut status);
         status
+    }
+}
+
+/// Turns the syslog sink on, off or re-points it. A sink that cannot open keeps the previous
+/// one (or none): logging must never stop the director.
+fn apply_syslog(config: &Config, router_id: &str, metrics: &crate::metrics::Metrics) {
+    if let Err(e) = crate::logging::configure_syslog(
+        config.alerts.syslog.as_ref(),
+        router_id,
+        Some(metrics.clone()),
+    ) {
+        tracing::error!(error = %e, "cannot open the syslog sink (alerts.syslog); keeping the previous syslog setting");
+    }
+}
+
+/// How often to ping systemd's watchdog: twice per timeout, as sd_watchdog_enabled(3)
+/// recommends, so one late ping does not trip it. Without a watchdog the timer never fires.
+fn watchdog_ping_interval(timeout: Option<std::time::Duration>) -> std::time::Duration {
+    match timeout {
+        Some(t) => (t / 2).max(std::time::Duration::from_millis(1)),
+        None => std::time::Duration::from_secs(3600),
     }
 }
 

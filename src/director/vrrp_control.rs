@@ -12,7 +12,9 @@ use crate::vrrp::{self, InstanceCommand, Transition, tracking};
 use tandem_vrrp::TransitionReason;
 
 /// The reason field of alerts: RFC 6527 `vrrpv3NewMasterReason` words when becoming master,
-/// else the transition's own wording.
+/// else the transition's own wording. A peer that released (priority 0: stopped cleanly) is
+/// told apart from one that went silent (crashed, cut off); SNMP reports both as
+/// masterNoResponse(3), the nearest RFC 6527 reason.
 fn alert_reason(t: &Transition) -> String {
     if t.to != State::Master {
         return t.reason.to_string();
@@ -20,9 +22,8 @@ fn alert_reason(t: &Transition) -> String {
     match t.reason {
         TransitionReason::AddressOwner => "priority".into(),
         TransitionReason::PreemptDelayExpired => "preempted".into(),
-        TransitionReason::MasterDownTimer | TransitionReason::MasterReleased => {
-            "master_no_response".into()
-        }
+        TransitionReason::MasterDownTimer => "master_no_response".into(),
+        TransitionReason::MasterReleased => "master_released".into(),
         _ => t.reason.to_string(),
     }
 }

@@ -50,6 +50,8 @@ pub struct DirectorLab {
     pub reals: Vec<Host>,
     pub state_dir: PathBuf,
     tandem: PathBuf,
+    /// Extra arguments of every `tandem run` started from now on (e.g. `--log-format json`).
+    pub run_args: Vec<String>,
     // Declared last: dropped after the hosts' users above, removing namespaces and processes.
     pub lab: Lab,
 }
@@ -112,6 +114,7 @@ impl DirectorLab {
             reals: real_hosts,
             state_dir,
             tandem: tandem.to_path_buf(),
+            run_args: Vec::new(),
             lab,
         })
     }
@@ -152,9 +155,14 @@ impl DirectorLab {
                 .map(|t| t.as_millis())
                 .unwrap_or(0)
         ));
-        let pid = self
-            .lab
-            .spawn(&d.host, &[&tandem, "run", "-c", &config], Some(&log))?;
+        let pid = self.lab.spawn(
+            &d.host,
+            &[&tandem, "run", "-c", &config]
+                .into_iter()
+                .chain(self.run_args.iter().map(String::as_str))
+                .collect::<Vec<_>>(),
+            Some(&log),
+        )?;
         let d = &mut self.directors[i];
         d.pid = Some(pid);
         d.log = log;
