@@ -280,7 +280,10 @@ fn syslog_follows_reloads_and_an_unreachable_address_keeps_the_previous_one() {
     assert_eq!(status["reloads_failed"], 0);
     // Nothing more went to the first socket after the switch.
     std::thread::sleep(Duration::from_millis(200));
-    let late: Vec<String> = a.try_iter().filter(|l| l.contains("config_reload")).collect();
+    let late: Vec<String> = a
+        .try_iter()
+        .filter(|l| l.contains("config_reload"))
+        .collect();
     assert!(late.is_empty(), "the old sink still got lines: {late:?}");
     drop(daemon);
 }
