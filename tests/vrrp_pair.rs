@@ -612,3 +612,39 @@ fn notify_every_state_including_fault_and_stop() {
     assert!(ok, "notify ran {:?}; log:\n{}", read(), log(&lab, 0));
     assert_eq!(read().lines().collect::<Vec<_>>(), want);
 }
+
+/// A reload that changes only an instance's priority applies it in place: lowering it on the
+/// master hands the VIP to the peer in one preemption (no restart, so no priority-0 release
+/// and no INIT), raising it again takes it back the same way.
+#[test]
+fn reload_changing_priority_moves_the_vip_without_a_restart() {
+    let mut lab = build("vrrp-reprio", &["dir1", "dir2"], false);
+    lab.start(0, &config(&[Instance::v3(150)])).unwrap();
+    lab.start(1, &config(&[Instance::v3(100)])).unwrap();
+    expect_state(&lab, 0, VI, "MASTER", FEW);
+    expect_state(&lab, 1, VI, "BACKUP", FEW);
+
+    let path = lab.directors[0].config.clone();
+    let original = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, original.replace("priority: 150", "priority: 50")).unwrap();
+    lab.signal(0, "HUP").unwrap();
+    expect_state(&lab, 1, VI, "MASTER", FEW);
+    expect_state(&lab, 0, VI, "BACKUP", FEW);
+    expect_only_master(&lab, 1, VI, VIP4);
+    let status = lab.status(0).unwrap();
+    assert_eq!(status.reloads_ok, 1);
+    assert_eq!(status.vrrp_instances[0].priority, 50, "configured priority");
+    assert_eq!(effective_priority(&lab, 0, VI), 50);
+    // Handed over by preemption, not released by a restart.
+    assert_eq!(counter(&lab, 1, VI, "priority_zero_received"), 0);
+    let log = log(&lab, 0);
+    assert!(log.contains("applied in place"), "{log}");
+    assert!(!log.contains("-> INIT"), "the instance restarted:\n{log}");
+
+    std::fs::write(&path, &original).unwrap();
+    lab.signal(0, "HUP").unwrap();
+    expect_state(&lab, 0, VI, "MASTER", FEW);
+    expect_state(&lab, 1, VI, "BACKUP", FEW);
+    expect_only_master(&lab, 0, VI, VIP4);
+    assert_eq!(counter(&lab, 1, VI, "priority_zero_received"), 0);
+}

@@ -28,6 +28,22 @@ fn alert_reason(t: &Transition) -> String {
     }
 }
 
+/// The new priority when `running`'s configuration changed in nothing else. Becoming or
+/// ceasing to be the address owner (255) changes the protocol rules (RFC 5798 §6.4.1), so
+/// it restarts the instance.
+fn priority_only_change(running: &vrrp::InstanceSpec, wanted: &[vrrp::InstanceSpec]) -> Option<u8> {
+    let new = wanted.iter().find(|w| w.name == running.name)?;
+    let owner = 255; // RFC 5798 §5.2.4: the address owner's priority
+    if new.priority == running.priority || new.priority == owner || running.priority == owner {
+        return None;
+    }
+    let same_otherwise = vrrp::InstanceSpec {
+        priority: running.priority,
+        ..new.clone()
+    } == *running;
+    same_otherwise.then_some(new.priority)
+}
+
 impl Director {
     pub(super) fn start_instances(&mut self) {
         for spec in vrrp::specs(&self.config) {
@@ -63,12 +79,19 @@ impl Director {
     }
 
     /// After a reload: instances whose parameters are unchanged keep running untouched (no
-    /// flap); changed or removed ones are stopped (releasing their VIPs), new ones started.
+    /// flap). A new priority is applied in place, like tracking does, so lowering it on the
+    /// master moves the addresses to the peer in one clean preemption (restarting the
+    /// instance would release them, then take them back: two failovers). Otherwise changed
+    /// or removed instances are stopped (releasing their VIPs), new ones started.
     pub(super) fn reconcile_instances(&mut self) {
         let wanted = vrrp::specs(&self.config);
         let mut keep = Vec::new();
-        for handle in self.instances.drain(..) {
+        for mut handle in self.instances.drain(..) {
             if wanted.contains(&handle.spec) {
+                keep.push(handle);
+            } else if let Some(priority) = priority_only_change(&handle.spec, &wanted) {
+                tracing::info!(instance = %handle.spec.name, vrid = handle.spec.vrid, from = handle.spec.priority, to = priority, "VRRP priority changed by reload; applied in place");
+                handle.spec.priority = priority;
                 keep.push(handle);
             } else {
                 tracing::info!(instance = %handle.spec.name, "VRRP instance changed or removed by reload; stopping it");
