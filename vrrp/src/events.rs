@@ -61,6 +61,12 @@ pub enum Event {
     TrackRecovered,
     /// Stop the virtual router (RFC 5798 §6.4.2/§6.4.3 "Shutdown event").
     Shutdown,
+    /// Sync group gate (keepalived's `vrrp_sync_group`): while held, a Backup whose
+    /// Master_Down_Timer or preemption delay runs out does not become Master; it reports
+    /// [`Action::WantsMaster`] and waits until released. A group goes master only when every
+    /// member would, so a backup that stops hearing one member's adverts (a partial network
+    /// failure) does not split the group between the two directors.
+    SyncGroupHold(bool),
 }
 
 /// Why the state changed; carried by [`Action::StateChanged`] for logs, alerts and SNMP traps.
@@ -122,6 +128,10 @@ pub enum Action {
     /// Send a gratuitous ARP (IPv4) or unsolicited Neighbor Advertisement (IPv6) for each
     /// address; build frames with [`crate::garp`].
     SendGratuitous(Vec<IpAddr>),
+    /// A held Backup would now become Master (`true`), or no longer would (`false`: a master
+    /// it accepts was heard, or it left Backup). Only emitted while [`Event::SyncGroupHold`]
+    /// holds the instance; the caller tells the group.
+    WantsMaster(bool),
     /// The state changed (always the first action of a transition).
     StateChanged {
         /// Previous state.

@@ -202,6 +202,10 @@ pub struct Instance {
     /// When we last sent gratuitous ARP/NA as master: bounds the bursts a conflicting
     /// lower-priority master can trigger (see [`Instance::master_on_advert`]).
     last_gratuitous: Option<Instant>,
+    /// Held by its sync group ([`Event::SyncGroupHold`]).
+    sync_held: bool,
+    /// A held Backup that would have become Master, and why.
+    wants_master: Option<TransitionReason>,
 }
 
 impl Instance {
@@ -233,6 +237,8 @@ impl Instance {
             running: false,
             counters: Counters::default(),
             last_gratuitous: None,
+            sync_held: false,
+            wants_master: None,
         })
     }
 
@@ -361,6 +367,40 @@ impl Instance {
                 self.leave_fault_if_clear(now, out);
             }
             Event::Shutdown => self.on_shutdown(out),
+            Event::SyncGroupHold(held) => self.on_sync_group_hold(held, now, out),
+        }
+    }
+
+    /// Whether the sync group holds this instance in Backup although it would be Master.
+    pub fn wants_master(&self) -> bool {
+        self.wants_master.is_some()
+    }
+
+    fn on_sync_group_hold(&mut self, held: bool, now: Instant, out: &mut Vec<Action>) {
+        self.sync_held = held;
+        if !held
+            && self.state == State::Backup
+            && let Some(reason) = self.wants_master.take()
+        {
+            self.become_master(reason, now, out);
+        }
+    }
+
+    /// A held Backup whose timer ran out: stays Backup with no timer running (a live
+    /// master's advert re-arms it) and tells the group once.
+    fn hold_back(&mut self, reason: TransitionReason, out: &mut Vec<Action>) {
+        self.timers.master_down = None;
+        self.timers.preempt = None;
+        if self.wants_master.replace(reason).is_none() {
+            out.push(Action::WantsMaster(true));
+        }
+    }
+
+    /// Forgets a pending wish to become Master (a master we accept was heard, or we left
+    /// Backup), telling the group if there was one.
+    fn drop_wish(&mut self, out: &mut Vec<Action>) {
+        if self.wants_master.take().is_some() {
+            out.push(Action::WantsMaster(false));
         }
     }
 
@@ -396,6 +436,8 @@ impl Instance {
         let from = self.state;
         self.state = to;
         out.push(Action::StateChanged { from, to, reason });
+        // Only a Backup can want to be Master.
+        self.wants_master = None;
     }
 
     /// RFC 5798 §6.4.1: what Initialize does on Startup (also used when a fault clears).
@@ -465,15 +507,21 @@ impl Instance {
         match self.state {
             State::Backup => {
                 // RFC 5798 §6.4.2: "If the Master_Down_Timer fires" → Master.
-                if expired(self.timers.master_down, now) {
-                    let reason = if self.master_released {
+                let due = if expired(self.timers.master_down, now) {
+                    Some(if self.master_released {
                         TransitionReason::MasterReleased
                     } else {
                         TransitionReason::MasterDownTimer
-                    };
-                    self.become_master(reason, now, out);
+                    })
                 } else if expired(self.timers.preempt, now) {
-                    self.become_master(TransitionReason::PreemptDelayExpired, now, out);
+                    Some(TransitionReason::PreemptDelayExpired)
+                } else {
+                    None
+                };
+                match due {
+                    Some(reason) if self.sync_held => self.hold_back(reason, out),
+                    Some(reason) => self.become_master(reason, now, out),
+                    None => {}
                 }
             }
             State::Master => {
@@ -515,18 +563,26 @@ impl Instance {
             self.counters.priority_zero_received += 1;
         }
         match self.state {
-            State::Backup => self.backup_on_advert(source, advert, now),
+            State::Backup => self.backup_on_advert(source, advert, now, out),
             State::Master => self.master_on_advert(source, advert, now, out),
             State::Initialize | State::Fault => {}
         }
     }
 
     /// RFC 5798 §6.4.2, Backup receiving an ADVERTISEMENT.
-    fn backup_on_advert(&mut self, source: IpAddr, advert: &Advertisement, now: Instant) {
+    fn backup_on_advert(
+        &mut self,
+        source: IpAddr,
+        advert: &Advertisement,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
         if advert.priority == RELEASE_PRIORITY {
             // "If the Priority in the ADVERTISEMENT is zero, then: Set the Master_Down_Timer to
             // Skew_Time": the master is leaving, the best backup takes over first.
-            self.timers.master_down = Some(now + self.skew_time());
+            if self.wants_master.is_none() {
+                self.timers.master_down = Some(now + self.skew_time());
+            }
             self.master_released = true;
             self.master_address = None;
             return;
@@ -537,6 +593,9 @@ impl Instance {
             // than or equal to the local Priority": accept this master.
             self.accept_master(source, advert, now);
             self.timers.preempt = None;
+            self.drop_wish(out);
+        } else if self.wants_master.is_some() {
+            // Held, still wanting to preempt this lower master: nothing to re-arm.
         } else if !self.config.preempt_delay.is_zero() {
             // Preemption delay (tandem/keepalived extension): keep following the lower master
             // until the delay, started when it was first seen, runs out; then take over.
