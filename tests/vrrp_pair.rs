@@ -648,3 +648,76 @@ fn reload_changing_priority_moves_the_vip_without_a_restart() {
     expect_only_master(&lab, 0, VI, VIP4);
     assert_eq!(counter(&lab, 1, VI, "priority_zero_received"), 0);
 }
+
+/// The sync-group gate: dir2 stops hearing dir1's adverts for VI_b only (an nftables rule
+/// drops VRID 52 in dir2's namespace, a partial network failure). VI_b's timer runs out, but
+/// VI_a still hears its master, so VI_b stays BACKUP: no split brain, no split group. When
+/// dir1 really dies, both members move to dir2 together.
+#[test]
+fn sync_group_member_losing_adverts_alone_does_not_split_the_group() {
+    tandem_testlab::require_tool("nft", "nftables");
+    let mut lab = build("vrrp-gate", &["dir1", "dir2"], false);
+    let vip_b = ["10.77.0.101/24"];
+    let group = |priority| {
+        config(&[
+            Instance {
+                name: "VI_a",
+                ..Instance::v3(priority)
+            },
+            Instance {
+                name: "VI_b",
+                vrid: 52,
+                vips: &vip_b,
+                ..Instance::v3(priority)
+            },
+        ])
+        .replace(
+            "dataplane: none\n",
+            "sync_groups:\n  - { name: G1, instances: [VI_a, VI_b] }\ndataplane: none\n",
+        )
+    };
+    lab.start(0, &group(150)).unwrap();
+    lab.start(1, &group(100)).unwrap();
+    for vi in ["VI_a", "VI_b"] {
+        expect_state(&lab, 0, vi, "MASTER", FEW);
+        expect_state(&lab, 1, vi, "BACKUP", FEW);
+    }
+
+    // dir2 no longer hears VRID 52 (byte 1 of the VRRP header, after a 20-byte IPv4 header).
+    let dir2 = lab.directors[1].host.clone();
+    dir2.exec(&["nft", "add", "table", "inet", "gate"]).unwrap();
+    dir2.exec(&[
+        "nft",
+        "add chain inet gate input { type filter hook input priority 0 ; }",
+    ])
+    .unwrap();
+    dir2.exec(&[
+        "nft",
+        "add rule inet gate input ip protocol 112 @nh,168,8 52 drop",
+    ])
+    .unwrap();
+    // Well past VI_b's Master_Down_Interval (~0.36 s): dir2 holds it back.
+    std::thread::sleep(Duration::from_millis(1500));
+    for vi in ["VI_a", "VI_b"] {
+        expect_state(&lab, 0, vi, "MASTER", FEW);
+        expect_state(&lab, 1, vi, "BACKUP", FEW);
+    }
+    assert!(
+        !lab.has_address(1, "10.77.0.101").unwrap(),
+        "dir2 took VI_b alone"
+    );
+    assert!(
+        log(&lab, 1).contains("is ready to become master"),
+        "dir2's VI_b should be waiting for its group:\n{}",
+        log(&lab, 1)
+    );
+    dir2.exec(&["nft", "delete", "table", "inet", "gate"])
+        .unwrap();
+
+    // dir1 dies: the group moves as a whole.
+    lab.signal(0, "KILL").unwrap();
+    for vi in ["VI_a", "VI_b"] {
+        expect_state(&lab, 1, vi, "MASTER", FEW);
+    }
+    assert!(lab.has_address(1, VIP4).unwrap() && lab.has_address(1, "10.77.0.101").unwrap());
+}

@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::config::{self, Config};
 use crate::vrrp::links::LinkChange;
-use crate::vrrp::{InstanceHandle, Transition};
+use crate::vrrp::{InstanceHandle, InstanceReport};
 use services::ServiceTable;
 use status::Status;
 
@@ -38,6 +38,7 @@ struct TrackingSent {
     link_up: Option<bool>,
     fault: Option<bool>,
     priority: Option<u8>,
+    sync_hold: Option<bool>,
 }
 
 /// The director's state.
@@ -53,8 +54,12 @@ pub struct Director {
     instances: Vec<InstanceHandle>,
     tracking_sent: HashMap<String, TrackingSent>,
     links: HashMap<String, bool>,
-    transitions_tx: mpsc::UnboundedSender<Transition>,
-    transitions_rx: mpsc::UnboundedReceiver<Transition>,
+    transitions_tx: mpsc::UnboundedSender<InstanceReport>,
+    transitions_rx: mpsc::UnboundedReceiver<InstanceReport>,
+    /// Sync-group members held in Backup that would be Master (see `vrrp_control.rs`).
+    wants_master: std::collections::HashSet<String>,
+    /// Each instance's state as of its last reported transition.
+    vrrp_states: HashMap<String, tandem_vrrp::State>,
     links_rx: mpsc::Receiver<LinkChange>,
     links_tx: mpsc::Sender<LinkChange>,
     metrics: crate::metrics::Metrics,
@@ -104,6 +109,8 @@ impl Director {
             links: HashMap::new(),
             transitions_tx,
             transitions_rx,
+            wants_master: std::collections::HashSet::new(),
+            vrrp_states: HashMap::new(),
             links_rx,
             links_tx,
             metrics,
@@ -155,10 +162,15 @@ impl Director {
                     }
                     Some(DirectorCommand::Shutdown) | None => break,
                 },
-                Some(transition) = self.transitions_rx.recv() => {
-                    self.on_transition(transition);
-                    self.push_dataplane();
-                }
+                Some(report) = self.transitions_rx.recv() => match report {
+                    InstanceReport::Transition(transition) => {
+                        self.on_transition(transition);
+                        self.push_dataplane();
+                    }
+                    InstanceReport::WantsMaster { instance, wants } => {
+                        self.on_wants_master(instance, wants);
+                    }
+                },
                 Some(change) = self.links_rx.recv() => self.on_link_change(change),
                 Some(event) = self.check_events.recv() => {
                     if self.on_check_event(event) {

@@ -62,7 +62,10 @@ impl Director {
         let stops: Vec<_> = self.instances.drain(..).map(|h| h.shutdown()).collect();
         futures::future::join_all(stops).await;
         let mut stops = Vec::new();
-        while let Ok(t) = self.transitions_rx.try_recv() {
+        while let Ok(report) = self.transitions_rx.try_recv() {
+            let vrrp::InstanceReport::Transition(t) = report else {
+                continue;
+            };
             let event = self.transition_event(&t);
             self.alerts.emit(event.clone());
             if let Some(argv) = self.vrrp_notify_argv(&t) {
@@ -96,6 +99,8 @@ impl Director {
             } else {
                 tracing::info!(instance = %handle.spec.name, "VRRP instance changed or removed by reload; stopping it");
                 self.tracking_sent.remove(&handle.spec.name);
+                self.wants_master.remove(&handle.spec.name);
+                self.vrrp_states.remove(&handle.spec.name);
                 tokio::spawn(handle.shutdown());
             }
         }
@@ -194,6 +199,7 @@ impl Director {
                     handle.spec.priority,
                     weights.iter().copied().filter(|w| *w != 0),
                 )),
+                sync_hold: Some(self.sync_group_holds(name)),
             };
             let sent = self
                 .tracking_sent
@@ -203,6 +209,7 @@ impl Director {
                     link_up: None,
                     fault: Some(false),
                     priority: Some(handle.spec.priority),
+                    sync_hold: Some(false),
                 });
             if wanted.link_up.is_some() && wanted.link_up != sent.link_up {
                 // The first report of an up link is not news to an instance that assumed it.
@@ -217,6 +224,14 @@ impl Director {
                 commands.push((
                     handle.commands.clone(),
                     InstanceCommand::TrackFault(wanted.fault == Some(true)),
+                ));
+            }
+            if wanted.sync_hold != sent.sync_hold {
+                let held = wanted.sync_hold == Some(true);
+                tracing::debug!(instance = %name, vrid = handle.spec.vrid, held, "sync group gate");
+                commands.push((
+                    handle.commands.clone(),
+                    InstanceCommand::SyncGroupHold(held),
                 ));
             }
             if wanted.priority != sent.priority
@@ -234,7 +249,51 @@ impl Director {
         }
     }
 
+    /// Sync groups move together (keepalived's `vrrp_sync_group`): a member may leave Backup
+    /// for Master only when every other member of its group is Master or would be (its own
+    /// timer ran out). Otherwise it is held: a backup that stops hearing one member's
+    /// adverts (a partial network failure) keeps the whole group where it is instead of
+    /// splitting it, and a group takes over, or preempts back, as a whole. A member's own
+    /// fault still sends the others to FAULT (`own_fault`).
+    fn sync_group_holds(&self, name: &str) -> bool {
+        self.config
+            .sync_groups
+            .iter()
+            .filter(|g| g.instances.iter().any(|m| m.value == name))
+            .flat_map(|g| g.instances.iter())
+            .filter(|m| m.value != name)
+            .any(|m| {
+                let master = self.vrrp_states.get(&m.value) == Some(&State::Master);
+                !master && !self.wants_master.contains(&m.value)
+            })
+    }
+
+    fn in_sync_group(&self, name: &str) -> bool {
+        self.config
+            .sync_groups
+            .iter()
+            .any(|g| g.instances.iter().any(|m| m.value == name))
+    }
+
+    pub(super) fn on_wants_master(&mut self, instance: String, wants: bool) {
+        let changed = if wants {
+            self.wants_master.insert(instance.clone())
+        } else {
+            self.wants_master.remove(&instance)
+        };
+        if changed {
+            tracing::info!(instance = %instance, wants, "sync group member {} master", if wants { "is ready to become" } else { "no longer wants to become" });
+            self.recompute_tracking();
+        }
+    }
+
     pub(super) fn on_transition(&mut self, t: Transition) {
+        // A transition ends any pending wish; the group's gate depends on the new state.
+        self.wants_master.remove(&t.instance);
+        self.vrrp_states.insert(t.instance.clone(), t.to);
+        if self.in_sync_group(&t.instance) {
+            self.recompute_tracking();
+        }
         let event = self.transition_event(&t);
         self.metrics.vrrp_transition(
             &t.instance,

@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::addresses;
-use super::{InstanceCommand, Snapshot, Transition};
+use super::{InstanceCommand, InstanceReport, Snapshot, Transition};
 use crate::config::{Cidr, VrrpInstance};
 
 /// How often a failed setup (missing interface, no address yet) is retried.
@@ -142,9 +142,12 @@ async fn setup(spec: &InstanceSpec) -> Result<Io, String> {
 pub async fn run(
     spec: InstanceSpec,
     mut commands: mpsc::Receiver<InstanceCommand>,
-    transitions: mpsc::UnboundedSender<Transition>,
+    reports: mpsc::UnboundedSender<InstanceReport>,
     snapshot: Arc<Mutex<Snapshot>>,
 ) {
+    // Commands that arrive while the interface is not ready yet (tracking, sync-group hold)
+    // are applied, in order, once the state machine exists.
+    let mut pending = Vec::new();
     let io = loop {
         match setup(&spec).await {
             Ok(io) => break io,
@@ -159,7 +162,7 @@ pub async fn run(
                     command = commands.recv() => match command {
                         Some(InstanceCommand::Shutdown(done)) => { let _ = done.send(()); return; }
                         None => return,
-                        Some(_) => {}
+                        Some(other) => pending.push(other),
                     }
                 }
             }
@@ -207,9 +210,17 @@ pub async fn run(
     let mut shell = Shell {
         spec: &spec,
         io: &io,
-        transitions: &transitions,
+        reports: &reports,
         second_garp: None,
     };
+    // What the director said before we could listen: tracking first, so Startup already
+    // sees the right priority, fault and hold.
+    for command in pending {
+        if let Some(event) = event_of(&command) {
+            let actions = instance.handle(event, std::time::Instant::now());
+            shell.apply(&instance, actions).await;
+        }
+    }
     let actions = instance.handle(Event::Startup, std::time::Instant::now());
     shell.apply(&instance, actions).await;
     publish(&snapshot, &instance);
@@ -222,13 +233,12 @@ pub async fn run(
             biased;
             command = commands.recv() => {
                 let (event, done) = match command {
-                    Some(InstanceCommand::Priority(p)) => (Event::PriorityChanged(p), None),
-                    Some(InstanceCommand::TrackFault(true)) => (Event::TrackFailed, None),
-                    Some(InstanceCommand::TrackFault(false)) => (Event::TrackRecovered, None),
-                    Some(InstanceCommand::Link(false)) => (Event::InterfaceDown, None),
-                    Some(InstanceCommand::Link(true)) => (Event::InterfaceUp, None),
                     Some(InstanceCommand::Shutdown(done)) => (Event::Shutdown, Some(done)),
                     None => (Event::Shutdown, None),
+                    Some(other) => match event_of(&other) {
+                        Some(event) => (event, None),
+                        None => continue,
+                    },
                 };
                 let is_shutdown = matches!(event, Event::Shutdown);
                 let actions = instance.handle(event, std::time::Instant::now());
@@ -279,6 +289,19 @@ pub async fn run(
     }
 }
 
+/// The state-machine event of a director command (Shutdown is handled by the caller).
+fn event_of(command: &InstanceCommand) -> Option<Event> {
+    Some(match command {
+        InstanceCommand::Priority(p) => Event::PriorityChanged(*p),
+        InstanceCommand::TrackFault(true) => Event::TrackFailed,
+        InstanceCommand::TrackFault(false) => Event::TrackRecovered,
+        InstanceCommand::Link(false) => Event::InterfaceDown,
+        InstanceCommand::Link(true) => Event::InterfaceUp,
+        InstanceCommand::SyncGroupHold(held) => Event::SyncGroupHold(*held),
+        InstanceCommand::Shutdown(_) => return None,
+    })
+}
+
 async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
@@ -298,7 +321,7 @@ fn publish(snapshot: &Mutex<Snapshot>, instance: &Instance) {
 struct Shell<'a> {
     spec: &'a InstanceSpec,
     io: &'a Io,
-    transitions: &'a mpsc::UnboundedSender<Transition>,
+    reports: &'a mpsc::UnboundedSender<InstanceReport>,
     second_garp: Option<Instant>,
 }
 
@@ -359,8 +382,15 @@ impl Shell<'_> {
                         self.second_garp = Some(Instant::now() + spec.garp_delay);
                     }
                 }
+                Action::WantsMaster(wants) => {
+                    tracing::debug!(instance = %spec.name, vrid = spec.vrid, wants, "sync group: held backup would become master");
+                    let _ = self.reports.send(InstanceReport::WantsMaster {
+                        instance: spec.name.clone(),
+                        wants,
+                    });
+                }
                 Action::StateChanged { from, to, reason } => {
-                    let _ = self.transitions.send(Transition {
+                    let _ = self.reports.send(InstanceReport::Transition(Transition {
                         instance: spec.name.clone(),
                         vrid: spec.vrid,
                         version: spec.version.number(),
@@ -373,7 +403,7 @@ impl Shell<'_> {
                         } else {
                             instance.master_address()
                         },
-                    });
+                    }));
                 }
                 other => {
                     tracing::debug!(instance = %spec.name, action = ?other, "unhandled VRRP action");

@@ -30,6 +30,19 @@ pub enum InstanceCommand {
     Link(bool),
     /// Stop: a master sends priority 0 and removes its VIPs; answered when done.
     Shutdown(oneshot::Sender<()>),
+    /// Sync group gate: while held, the instance does not leave Backup for Master on its own
+    /// (it reports [`InstanceReport::WantsMaster`] instead).
+    SyncGroupHold(bool),
+}
+
+/// What an instance tells the director, in the order it happened.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum InstanceReport {
+    /// A state change.
+    Transition(Transition),
+    /// A Backup held by its sync group would (or no longer would) become Master.
+    WantsMaster { instance: String, wants: bool },
 }
 
 /// A state change, reported to the director in the order it happened.
@@ -108,7 +121,7 @@ pub fn specs(config: &Config) -> Vec<InstanceSpec> {
 }
 
 /// Starts one instance task.
-pub fn spawn(spec: InstanceSpec, transitions: mpsc::UnboundedSender<Transition>) -> InstanceHandle {
+pub fn spawn(spec: InstanceSpec, reports: mpsc::UnboundedSender<InstanceReport>) -> InstanceHandle {
     let (commands, rx) = mpsc::channel(64);
     let snapshot = Arc::new(Mutex::new(Snapshot {
         state: State::Initialize,
@@ -121,7 +134,7 @@ pub fn spawn(spec: InstanceSpec, transitions: mpsc::UnboundedSender<Transition>)
     let task = tokio::spawn(instance_task::run(
         spec.clone(),
         rx,
-        transitions,
+        reports,
         snapshot.clone(),
     ));
     InstanceHandle {
