@@ -35,7 +35,11 @@ pub struct Config {
     #[serde(default)]
     #[garde(dive)]
     pub vrrp_instances: Vec<VrrpInstance>,
-    /// Groups of VRRP instances that always change state together (if one fails, all fail over).
+    /// Groups of VRRP instances that change state together: a member's fault faults them all,
+    /// and a member becomes master only when every member would (as keepalived's
+    /// vrrp_sync_group), so the group never splits between the directors. Give every member
+    /// the same priority order on both directors, and track objects on every member that
+    /// should move the group.
     #[serde(default)]
     #[garde(dive)]
     pub sync_groups: Vec<SyncGroup>,
