@@ -721,3 +721,49 @@ fn sync_group_member_losing_adverts_alone_does_not_split_the_group() {
     }
     assert!(lab.has_address(1, VIP4).unwrap() && lab.has_address(1, "10.77.0.101").unwrap());
 }
+
+/// `accept_mode: false`: the non-owner master drops traffic to its VIP (RFC 5798 §6.4.3) with
+/// an nftables chain it installs as master and removes on SIGTERM; the default accepts.
+#[test]
+fn accept_mode_false_drops_traffic_to_the_vip_while_master() {
+    tandem_testlab::require_tool("nft", "nftables");
+    tandem_testlab::require_tool("ping", "iputils-ping");
+    let mut lab = build("vrrp-accept", &["dir1"], false);
+    let ping = |lab: &tandem::lab::DirectorLab| {
+        lab.client
+            .exec(&["ping", "-c", "1", "-W", "1", "10.77.0.100"])
+            .is_ok()
+    };
+    lab.start(
+        0,
+        &config(&[Instance {
+            extra: &["accept_mode: false"],
+            ..Instance::v3(150)
+        }]),
+    )
+    .unwrap();
+    expect_state(&lab, 0, VI, "MASTER", FEW);
+    expect_address(&lab, 0, VIP4, true, FEW);
+    assert!(!ping(&lab), "the VIP answered ping with accept_mode: false");
+    let dir1 = lab.directors[0].host.clone();
+    let chain = dir1
+        .exec_stdout(&["nft", "list", "chain", "inet", "tandem_accept", "vr51_v4"])
+        .unwrap();
+    assert!(
+        chain.contains("ip daddr 10.77.0.100") && !chain.contains("packets 0 "),
+        "the drop rule should have counted the ping:\n{chain}"
+    );
+
+    lab.signal(0, "TERM").unwrap();
+    let tables = dir1.exec_stdout(&["nft", "list", "ruleset"]).unwrap();
+    assert!(
+        !tables.contains("vr51_v4"),
+        "filter left behind after SIGTERM:\n{tables}"
+    );
+
+    // The default accepts.
+    lab.start(0, &config(&[Instance::v3(150)])).unwrap();
+    expect_state(&lab, 0, VI, "MASTER", FEW);
+    expect_address(&lab, 0, VIP4, true, FEW);
+    assert!(ping(&lab), "the VIP should answer ping by default");
+}

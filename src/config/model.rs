@@ -198,11 +198,14 @@ pub struct VrrpInstance {
     #[serde(default)]
     #[garde(skip)]
     pub preempt_delay: ConfigDuration,
-    /// v3 Accept_Mode: a non-owner master accepts packets addressed to the virtual addresses
-    /// (needed to ping the VIP or run services bound to it).
-    #[serde(default)]
+    /// Whether a master that does not own the virtual addresses accepts packets addressed to
+    /// them. Absent or `true`: it does (keepalived's default; services bound to the VIP and
+    /// ping work). `false`: it drops them while master, as RFC 5798 §6.4.3 (Accept_Mode
+    /// False) and RFC 3768 §6.4.3 require, with an nftables rule (the `nft` program) that runs
+    /// after IPVS, so the virtual services of an LVS director keep working.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[garde(skip)]
-    pub accept_mode: bool,
+    pub accept_mode: Option<bool>,
     /// Peers to send adverts to by unicast; empty = multicast (224.0.0.18 / ff02::12).
     #[serde(default)]
     #[garde(skip)]

@@ -172,13 +172,6 @@ fn check_vrrp_instances(config: &Config, errors: &mut Errors) {
                 ),
             ));
         }
-        if instance.accept_mode && *instance.version == 2 {
-            errors.push((
-                instance.name.pos,
-                "accept_mode is a VRRPv3 feature (RFC 5798 §6.1); remove it or use version: 3"
-                    .to_string(),
-            ));
-        }
 
         let mut tracked = HashMap::new();
         for t in &instance.track_interfaces {

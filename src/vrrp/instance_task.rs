@@ -15,8 +15,8 @@ use tandem_vrrp::{Action, Centiseconds, Event, Instance, InstanceConfig, State, 
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::addresses;
 use super::{InstanceCommand, InstanceReport, Snapshot, Transition};
+use super::{accept, addresses};
 use crate::config::{Cidr, VrrpInstance};
 
 /// How often a failed setup (missing interface, no address yet) is retried.
@@ -33,6 +33,7 @@ pub struct InstanceSpec {
     pub advert_interval: Centiseconds,
     pub preempt: bool,
     pub preempt_delay: Duration,
+    /// False: a non-owner master drops traffic to its VIPs (`accept.rs`).
     pub accept_mode: bool,
     pub unicast_peers: Vec<IpAddr>,
     pub source_address: Option<IpAddr>,
@@ -62,7 +63,7 @@ impl InstanceSpec {
             advert_interval: Centiseconds((interval.as_millis() / 10) as u32),
             preempt: cfg.preempt,
             preempt_delay: cfg.preempt_delay.get(),
-            accept_mode: cfg.accept_mode,
+            accept_mode: cfg.accept_mode.unwrap_or(true),
             unicast_peers: cfg.unicast_peers.iter().map(|p| p.value).collect(),
             source_address: cfg.source_address.as_ref().map(|a| a.value),
             virtual_addresses: cfg.virtual_addresses.iter().map(|a| a.value).collect(),
@@ -175,6 +176,13 @@ pub async fn run(
     for vip in &spec.virtual_addresses {
         if let Err(e) = addresses::remove(&io.netlink, io.ifindex, vip).await {
             tracing::warn!(instance = %spec.name, vip = %vip, error = %e, "cannot remove stale virtual address");
+        }
+    }
+    if !spec.accept_mode {
+        // A filter a killed daemon left: not master yet, so nothing to drop.
+        let script = accept::script(spec.vrid, spec.ipv6(), &spec.virtual_addresses, false);
+        if let Err(e) = accept::apply(&script).await {
+            tracing::error!(instance = %spec.name, vrid = spec.vrid, error = %e, "cannot clear the accept_mode filter");
         }
     }
 
@@ -353,6 +361,10 @@ impl Shell<'_> {
                     }
                 }
                 Action::AddVirtualAddresses(addrs) => {
+                    // accept_mode: false: the filter goes in before the VIPs are ours.
+                    if !spec.accept_mode && !instance.accepts_vip_traffic() {
+                        self.accept_filter(true).await;
+                    }
                     for addr in addrs {
                         let cidr = spec.cidr_of(addr);
                         if let Err(e) =
@@ -371,6 +383,9 @@ impl Shell<'_> {
                         {
                             tracing::error!(instance = %spec.name, vip = %cidr, error = %e, "cannot remove virtual address");
                         }
+                    }
+                    if !spec.accept_mode {
+                        self.accept_filter(false).await;
                     }
                 }
                 Action::SendGratuitous(addrs) => {
@@ -408,6 +423,20 @@ impl Shell<'_> {
                 other => {
                     tracing::debug!(instance = %spec.name, action = ?other, "unhandled VRRP action");
                 }
+            }
+        }
+    }
+
+    /// Installs (`drop`) or removes the accept_mode filter of this instance's VIPs.
+    async fn accept_filter(&self, drop: bool) {
+        let spec = self.spec;
+        let script = accept::script(spec.vrid, spec.ipv6(), &spec.virtual_addresses, drop);
+        match accept::apply(&script).await {
+            Ok(()) => {
+                tracing::debug!(instance = %spec.name, vrid = spec.vrid, drop, "accept_mode filter updated")
+            }
+            Err(e) => {
+                tracing::error!(instance = %spec.name, vrid = spec.vrid, error = %e, "cannot update the accept_mode filter")
             }
         }
     }

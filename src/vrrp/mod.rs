@@ -2,6 +2,7 @@
 //! over rtnetlink (`links.rs`), VIP management (`addresses.rs`) and tracking arithmetic
 //! (`tracking.rs`). The protocol itself lives in the `tandem-vrrp` crate.
 
+pub mod accept;
 pub mod addresses;
 pub mod instance_task;
 pub mod links;
