@@ -767,3 +767,49 @@ fn accept_mode_false_drops_traffic_to_the_vip_while_master() {
     expect_address(&lab, 0, VIP4, true, FEW);
     assert!(ping(&lab), "the VIP should answer ping by default");
 }
+
+/// `garp.refresh`: while master, a gratuitous ARP burst goes out every `refresh` (here 1 s,
+/// so a 3.5 s capture on the client sees at least 2), and none once the instance stops.
+#[test]
+fn garp_refresh_repeats_gratuitous_arp_while_master() {
+    tandem_testlab::require_tool("tcpdump", "tcpdump");
+    let mut lab = build("vrrp-garp", &["dir1"], false);
+    lab.start(
+        0,
+        &config(&[Instance {
+            extra: &["garp: { delay: 0s, repeat: 1, refresh: 1s }"],
+            ..Instance::v3(150)
+        }]),
+    )
+    .unwrap();
+    expect_state(&lab, 0, VI, "MASTER", FEW);
+    let capture = |lab: &tandem::lab::DirectorLab| {
+        let out = lab
+            .client
+            .command(&["timeout", "3.5", "tcpdump", "-n", "-l", "-i", "eth0", "arp"])
+            .unwrap()
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            stderr.contains("listening on"),
+            "tcpdump did not run: {stderr}"
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.contains("tell 10.77.0.100,") || l.contains("Reply 10.77.0.100 is-at"))
+            .count()
+    };
+    let seen = capture(&lab);
+    // One burst per second for 3.5 s (minus tcpdump's start-up): at least 2.
+    assert!(
+        seen >= 2,
+        "only {seen} gratuitous ARPs in 3.5 s with refresh 1s"
+    );
+    lab.signal(0, "TERM").unwrap();
+    assert_eq!(
+        capture(&lab),
+        0,
+        "gratuitous ARP after the instance stopped"
+    );
+}

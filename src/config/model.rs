@@ -194,9 +194,10 @@ pub struct VrrpInstance {
     #[serde(default = "default_true")]
     #[garde(skip)]
     pub preempt: bool,
-    /// How long a higher-priority backup waits before preempting (lets services warm up).
+    /// How long a higher-priority backup waits before preempting (lets services warm up);
+    /// at most 1h.
     #[serde(default)]
-    #[garde(skip)]
+    #[garde(custom(preempt_delay_in_range))]
     pub preempt_delay: ConfigDuration,
     /// Whether a master that does not own the virtual addresses accepts packets addressed to
     /// them. Absent or `true`: it does (keepalived's default; services bound to the VIP and
@@ -312,10 +313,10 @@ pub struct Garp {
     #[serde(default = "default_garp_repeat")]
     #[garde(range(min = 1, max = 100))]
     pub repeat: At<u32>,
-    /// While master, resend one burst this often (0s = never).
+    /// While master, resend one burst this often: 0s = never (default), else 1s..24h.
     #[serde(default)]
     #[garde(skip)]
-    pub refresh: ConfigDuration,
+    pub refresh: At<ConfigDuration>,
 }
 
 impl Default for Garp {
@@ -323,9 +324,18 @@ impl Default for Garp {
         Garp {
             delay: default_garp_delay(),
             repeat: default_garp_repeat(),
-            refresh: ConfigDuration::ZERO,
+            refresh: At::new(ConfigDuration::ZERO),
         }
     }
+}
+
+fn preempt_delay_in_range(value: &ConfigDuration, _: &()) -> garde::Result {
+    if value.get() > std::time::Duration::from_secs(3600) {
+        return Err(garde::Error::new(format!(
+            "preempt_delay {value} is longer than 1h"
+        )));
+    }
+    Ok(())
 }
 
 fn default_garp_delay() -> ConfigDuration {

@@ -149,6 +149,18 @@ fn check_vrrp_instances(config: &Config, errors: &mut Errors) {
         }
 
         check_advert_interval(instance, errors);
+        let refresh = instance.garp.refresh.get();
+        if !refresh.is_zero()
+            && !(Duration::from_secs(1)..=Duration::from_secs(24 * 3600)).contains(&refresh)
+        {
+            errors.push((
+                instance.garp.refresh.pos,
+                format!(
+                    "garp.refresh {} out of range: 0s (off) or 1s..24h",
+                    instance.garp.refresh.value
+                ),
+            ));
+        }
 
         for peer in &instance.unicast_peers {
             if peer.is_ipv6() != ipv6 {
