@@ -126,6 +126,30 @@ impl Watcher {
     }
 }
 
+impl Watcher {
+    /// Waits (bounded) until `count` notifications sent from `source` arrived after the first
+    /// `skip` ones, and returns them (all of that sender's, in arrival order).
+    fn traps_from(&self, source: &str, skip: usize, count: usize) -> Vec<(SystemTime, String)> {
+        let needle = format!("[{source}]");
+        let from_source = || -> Vec<(SystemTime, String)> {
+            self.traps.items()[skip..]
+                .iter()
+                .filter(|(_, t)| t.contains(&needle))
+                .cloned()
+                .collect()
+        };
+        let ok = wait_until(Duration::from_secs(5), Duration::from_millis(10), || {
+            from_source().len() >= count
+        });
+        assert!(
+            ok,
+            "fewer than {count} traps from {source}: {:?}",
+            self.traps.items()
+        );
+        from_source()
+    }
+}
+
 impl Drop for Watcher {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
@@ -415,19 +439,7 @@ fn failover_and_real_server_failure_raise_every_alert_in_order_and_in_time() {
     );
 
     // The traps from dir2: the standard one first, then tandem's.
-    let ok = wait_until(Duration::from_secs(5), Duration::from_millis(10), || {
-        watcher.traps.items()[traps_before..]
-            .iter()
-            .filter(|(_, t)| t.contains("10.77.0.2"))
-            .count()
-            >= 2
-    });
-    assert!(ok, "no traps from dir2: {:?}", watcher.traps.items());
-    let dir2_traps: Vec<(SystemTime, String)> = watcher.traps.items()[traps_before..]
-        .iter()
-        .filter(|(_, t)| t.contains("[10.77.0.2]"))
-        .cloned()
-        .collect();
+    let dir2_traps = watcher.traps_from("10.77.0.2", traps_before, 2);
     assert!(
         dir2_traps[0].1.contains(VRRPV3_NEW_MASTER),
         "first trap should be vrrpv3NewMaster:\n{}",
@@ -519,19 +531,7 @@ fn failover_and_real_server_failure_raise_every_alert_in_order_and_in_time() {
         );
     }
 
-    let ok = wait_until(Duration::from_secs(5), Duration::from_millis(10), || {
-        watcher.traps.items()[traps_before..]
-            .iter()
-            .filter(|(_, t)| t.contains("[10.77.0.2]"))
-            .count()
-            >= 2
-    });
-    assert!(ok, "real server traps missing: {:?}", watcher.traps.items());
-    let dir2_traps: Vec<(SystemTime, String)> = watcher.traps.items()[traps_before..]
-        .iter()
-        .filter(|(_, t)| t.contains("[10.77.0.2]"))
-        .cloned()
-        .collect();
+    let dir2_traps = watcher.traps_from("10.77.0.2", traps_before, 2);
     assert!(
         dir2_traps[0].1.contains(&format!("{TANDEM_MIB}.0.3"))
             && dir2_traps[0].1.contains("10.77.0.11:80"),

@@ -497,6 +497,28 @@ fn v3_backup_learns_master_interval() {
     );
 }
 
+/// Sync group G1 of VI_a (VRID 51, VIP4, `extra_a` lines) and VI_b (VRID 52, 10.77.0.101),
+/// both at `priority`.
+fn sync_group_config(priority: u8, extra_a: &[&str]) -> String {
+    config(&[
+        Instance {
+            name: "VI_a",
+            extra: extra_a,
+            ..Instance::v3(priority)
+        },
+        Instance {
+            name: "VI_b",
+            vrid: 52,
+            vips: &["10.77.0.101/24"],
+            ..Instance::v3(priority)
+        },
+    ])
+    .replace(
+        "dataplane: none\n",
+        "sync_groups:\n  - { name: G1, instances: [VI_a, VI_b] }\ndataplane: none\n",
+    )
+}
+
 /// A sync group moves together: dir1's VI_a tracks trk0 with weight 0 (down = FAULT); VI_b,
 /// in the same group, follows it into FAULT. Both release (priority 0) and dir2 becomes master
 /// of both; with trk0 back, dir1 takes both back.
@@ -510,26 +532,7 @@ fn sync_group_follows_a_member_fault() {
     .unwrap();
     host.link_set("trk0", true).unwrap();
     host.link_set("trk1", true).unwrap();
-    let vip_b = ["10.77.0.101/24"];
-    let group = |priority, track: &[&str]| {
-        config(&[
-            Instance {
-                name: "VI_a",
-                extra: track,
-                ..Instance::v3(priority)
-            },
-            Instance {
-                name: "VI_b",
-                vrid: 52,
-                vips: &vip_b,
-                ..Instance::v3(priority)
-            },
-        ])
-        .replace(
-            "dataplane: none\n",
-            "sync_groups:\n  - { name: G1, instances: [VI_a, VI_b] }\ndataplane: none\n",
-        )
-    };
+    let group = sync_group_config;
     lab.start(
         0,
         &group(150, &["track_interfaces: [{ name: trk0, weight: 0 }]"]),
@@ -657,27 +660,8 @@ fn reload_changing_priority_moves_the_vip_without_a_restart() {
 fn sync_group_member_losing_adverts_alone_does_not_split_the_group() {
     tandem_testlab::require_tool("nft", "nftables");
     let mut lab = build("vrrp-gate", &["dir1", "dir2"], false);
-    let vip_b = ["10.77.0.101/24"];
-    let group = |priority| {
-        config(&[
-            Instance {
-                name: "VI_a",
-                ..Instance::v3(priority)
-            },
-            Instance {
-                name: "VI_b",
-                vrid: 52,
-                vips: &vip_b,
-                ..Instance::v3(priority)
-            },
-        ])
-        .replace(
-            "dataplane: none\n",
-            "sync_groups:\n  - { name: G1, instances: [VI_a, VI_b] }\ndataplane: none\n",
-        )
-    };
-    lab.start(0, &group(150)).unwrap();
-    lab.start(1, &group(100)).unwrap();
+    lab.start(0, &sync_group_config(150, &[])).unwrap();
+    lab.start(1, &sync_group_config(100, &[])).unwrap();
     for vi in ["VI_a", "VI_b"] {
         expect_state(&lab, 0, vi, "MASTER", FEW);
         expect_state(&lab, 1, vi, "BACKUP", FEW);
