@@ -6,6 +6,7 @@ pub mod accept;
 pub mod addresses;
 pub mod instance_task;
 pub mod links;
+pub mod runtime;
 pub mod tracking;
 
 use std::collections::HashSet;
@@ -121,7 +122,7 @@ pub fn specs(config: &Config) -> Vec<InstanceSpec> {
         .collect()
 }
 
-/// Starts one instance task.
+/// Starts one instance task, on the VRRP thread (see `runtime.rs`).
 pub fn spawn(spec: InstanceSpec, reports: mpsc::UnboundedSender<InstanceReport>) -> InstanceHandle {
     let (commands, rx) = mpsc::channel(64);
     let snapshot = Arc::new(Mutex::new(Snapshot {
@@ -132,7 +133,7 @@ pub fn spawn(spec: InstanceSpec, reports: mpsc::UnboundedSender<InstanceReport>)
         counters: Counters::default(),
         error: None,
     }));
-    let task = tokio::spawn(instance_task::run(
+    let task = runtime::spawn(instance_task::run(
         spec.clone(),
         rx,
         reports,
