@@ -16,8 +16,13 @@
 //! - preempt-back: dir1's daemon is started again and preempts dir2; the client's gap.
 //!
 //! Then, at 10 ms adverts, idle CPU (utime+stime of every process of the implementation in the
-//! director, from /proc/PID/stat) over a window and RSS (sum of VmRSS), master and backup,
-//! measured for both pairs over the same window with no client traffic.
+//! director, from /proc/PID/stat) and RSS (sum of VmRSS), master and backup, measured for both
+//! pairs over the same window with no client traffic, in ~10 s slices (median/min/max over
+//! the slices).
+//!
+//! Each fault is preceded by a random pause of at least 200 ms that is also the pre-fault
+//! window: the client must have been answered by the director serving before the fault, and
+//! the master's last advert before a cut is taken from it.
 //!
 //! Run (root, keepalived installed, tandem built in release):
 //! ```text
@@ -117,6 +122,19 @@ impl Interval {
              priority {priority}\n  advert_int {advert}\n  virtual_ipaddress {{\n    {VIP4}/24\n  }}\n}}\n",
             self.version
         )
+    }
+
+    /// Master_Down_Interval of the priority-100 backup as the RFCs define it: the protocol
+    /// floor of a link-cut failover, counted from the master's last advert. VRRPv3 (RFC 5798
+    /// §6.1) computes in whole centiseconds, Skew_Time truncated: 30 ms at 10 ms adverts,
+    /// 360 ms at 100 ms. VRRPv2 (RFC 3768 §6.1): 3 s + 156/256 s at 1 s.
+    fn protocol_floor(self) -> Duration {
+        let cs = self.millis / 10;
+        if self.version == 3 {
+            Duration::from_millis((3 * cs + (256 - u64::from(PRIORITIES[1])) * cs / 256) * 10)
+        } else {
+            self.duration() * 3 + Duration::from_secs(256 - u64::from(PRIORITIES[1])) / 256
+        }
     }
 
     /// Master_Down_Interval of the priority-100 backup, RFC arithmetic, exact (not rounded to
@@ -454,19 +472,38 @@ impl Pair {
         std::thread::sleep(base + jitter);
     }
 
-    /// Injects `fault` and waits until `to` answers the client. Returns the samples from 20 ms
-    /// before the fault until `watch` after the switch, and the fault instant.
+    /// Injects `fault` while `from` serves the client and waits until `to` answers. Returns
+    /// the samples from the start of the random pause before the fault until `watch` after the
+    /// switch, and the fault instant.
+    ///
+    /// The whole pause (≥ 200 ms) is the pre-fault window: the client must have been answered
+    /// by `from` last before the fault. (A 20 ms window after clearing the samples used to be
+    /// the pre-fault window: on a loaded machine the prober thread can be descheduled for that
+    /// long, leaving no answered probe before the fault and failing the round for nothing.)
     fn run_fault(
         &mut self,
         rng: &mut Rng,
+        from: &str,
         to: &str,
         watch: Duration,
         fault: impl FnOnce(&mut Pair) -> Fallible<()>,
     ) -> Fallible<(Vec<Sample>, Instant)> {
-        self.pause(rng);
+        // The advert log spans the pause too, so the master's last advert before the fault is
+        // in it at every interval (with a 20 ms window it was missing at 100 ms and 1 s).
         self.prober().reset();
         self.adverts.reset();
-        std::thread::sleep(Duration::from_millis(20));
+        self.pause(rng);
+        let before = self.prober().samples();
+        let last = before.iter().rev().find_map(|s| s.answered_by.as_deref());
+        if last != Some(from) {
+            return Err(format!(
+                "{}: before the fault the client was not served by {from} (last answer: {last:?}; \
+                 pre-fault samples: {})\n{}",
+                self.implementation.name(),
+                timeline(&before),
+                self.logs()
+            ));
+        }
         let fault_at = Instant::now();
         fault(self)?;
         // Samples carry their own timestamps: polling only decides when to stop watching, so
@@ -480,9 +517,12 @@ impl Pair {
                 .any(|s| s.at >= fault_at && s.answered_by.as_deref() == Some(to))
         });
         if !answered {
+            let samples = self.prober().samples();
+            let after: Vec<Sample> = samples.into_iter().filter(|s| s.at >= fault_at).collect();
             return Err(format!(
-                "{}: {to} never answered the client after the fault\n{}",
+                "{}: {to} never answered the client after the fault (samples after it: {})\n{}",
                 self.implementation.name(),
+                timeline(&after),
                 self.logs()
             ));
         }
@@ -494,8 +534,9 @@ impl Pair {
     fn round(&mut self, rng: &mut Rng) -> Fallible<Round> {
         let watch = Duration::from_millis(20);
         // Link cut.
-        let (samples, cut_at) =
-            self.run_fault(rng, NAMES[1], watch, |p| p.lab.cut(0).map_err(err))?;
+        let (samples, cut_at) = self.run_fault(rng, NAMES[0], NAMES[1], watch, |p| {
+            p.lab.cut(0).map_err(err)
+        })?;
         let cut_takeover = first_answer(&samples, NAMES[1], cut_at)?;
         let cut_gap = gap(&samples, cut_at)?;
         let cut_since_advert = self
@@ -506,7 +547,7 @@ impl Pair {
         self.wait_steady()?;
 
         // SIGTERM handover (priority 0).
-        let (samples, term_at) = self.run_fault(rng, NAMES[1], watch, |p| {
+        let (samples, term_at) = self.run_fault(rng, NAMES[0], NAMES[1], watch, |p| {
             p.lab.signal(0, "TERM").map_err(err)
         })?;
         let term_takeover = first_answer(&samples, NAMES[1], term_at)?;
@@ -515,7 +556,8 @@ impl Pair {
         // Preempt-back: dir1 starts again and takes over from dir2. Watch a while after the
         // switch so a flap back (ARP ping-pong) would show in the gap.
         let watch = Duration::from_millis(100).max(self.interval.duration() * 2);
-        let (samples, start_at) = self.run_fault(rng, NAMES[0], watch, |p| p.start_director(0))?;
+        let (samples, start_at) =
+            self.run_fault(rng, NAMES[1], NAMES[0], watch, |p| p.start_director(0))?;
         let preempt_gap = gap(&samples, start_at)?;
         self.wait_steady()?;
         Ok(Round {
@@ -599,6 +641,25 @@ fn gap(samples: &[Sample], fault_at: Instant) -> Fallible<Duration> {
         .rposition(|s| s.at < fault_at && s.answered_by.is_some())
         .ok_or("no answer before the fault")?;
     longest_outage(&samples[start..]).ok_or_else(|| "no answer at all".to_string())
+}
+
+/// Who answered, as runs: `dir1×112 –×3 dir2×40` (– = no answer), for failure messages.
+fn timeline(samples: &[Sample]) -> String {
+    let mut runs: Vec<(Option<&str>, usize)> = Vec::new();
+    for s in samples {
+        let who = s.answered_by.as_deref();
+        match runs.last_mut() {
+            Some((w, n)) if *w == who => *n += 1,
+            _ => runs.push((who, 1)),
+        }
+    }
+    if runs.is_empty() {
+        return "none".to_string();
+    }
+    runs.iter()
+        .map(|(w, n)| format!("{}×{n}", w.unwrap_or("–")))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -730,7 +791,10 @@ fn measure_interval(
     } else {
         settings.reps
     };
-    println!("== {label}: {reps} repetitions per implementation, alternating");
+    println!(
+        "== {label}: {reps} repetitions per implementation, alternating; Master_Down_Interval of the backup {:.1} ms",
+        ms(interval.protocol_floor())
+    );
     let impls = [Implementation::Tandem, Implementation::Keepalived];
     let mut pairs: Vec<Option<Pair>> = impls
         .iter()
@@ -747,6 +811,7 @@ fn measure_interval(
         ("link cut: cut → backup answers", "ms"),
         ("link cut: client gap", "ms"),
         ("link cut: master's last advert → backup answers", "ms"),
+        ("link cut: that, minus Master_Down_Interval", "ms"),
         ("SIGTERM: signal → backup answers", "ms"),
         ("SIGTERM: client gap", "ms"),
         ("preempt-back: client gap", "ms"),
@@ -779,10 +844,13 @@ fn measure_interval(
                     rows[base + 1].series(im).push(ms(r.cut_gap));
                     if let Some(d) = r.cut_since_advert {
                         rows[base + 2].series(im).push(ms(d));
+                        rows[base + 3]
+                            .series(im)
+                            .push(ms(d) - ms(interval.protocol_floor()));
                     }
-                    rows[base + 3].series(im).push(ms(r.term_takeover));
-                    rows[base + 4].series(im).push(ms(r.term_gap));
-                    rows[base + 5].series(im).push(ms(r.preempt_gap));
+                    rows[base + 4].series(im).push(ms(r.term_takeover));
+                    rows[base + 5].series(im).push(ms(r.term_gap));
+                    rows[base + 6].series(im).push(ms(r.preempt_gap));
                 }
                 Err(e) => {
                     let msg = format!("{label} rep {} {}: {e}", rep + 1, im.name());
@@ -802,10 +870,15 @@ fn measure_interval(
     }
 }
 
-/// Idle CPU and RSS of both pairs over the same window, no client traffic.
+/// Idle CPU and RSS of both pairs over the same window, no client traffic. The window is cut
+/// into slices of ~10 s: CPU and peak RSS are computed per slice, so each figure has a median,
+/// a minimum and a maximum (CPU from /proc/PID/stat ticks, scaled by the kernel to the exact
+/// runtime, so a 10 s slice resolves 0.04 % of a core at 100 ticks/s).
 fn idle(settings: &Settings, mut pairs: Vec<&mut Pair>, label: &str, rows: &mut Vec<Row>) {
+    let slices = (settings.idle.as_secs() / 10).max(1) as u32;
+    let slice = settings.idle / slices;
     println!(
-        "== idle CPU and RSS at {label} over {} s (both pairs in the same window)",
+        "== idle CPU and RSS at {label} over {} s in {slices} slices (both pairs in the same window)",
         settings.idle.as_secs()
     );
     for p in pairs.iter_mut() {
@@ -825,51 +898,54 @@ fn idle(settings: &Settings, mut pairs: Vec<&mut Pair>, label: &str, rows: &mut 
             .map(|s| s.ticks)
             .sum()
     };
-    let before: Vec<[u64; 2]> = pairs.iter().map(|p| [ticks(p, 0), ticks(p, 1)]).collect();
-    let t0 = Instant::now();
-    // RSS sampled every second; the maximum is reported.
-    let mut rss: Vec<[u64; 2]> = vec![[0; 2]; pairs.len()];
-    while t0.elapsed() < settings.idle {
-        for (k, p) in pairs.iter().enumerate() {
-            for (i, slot) in rss[k].iter_mut().enumerate() {
-                let kib: u64 = p.processes(i).iter().map(|&pid| rss_kib(pid)).sum();
-                *slot = (*slot).max(kib);
-            }
-        }
-        std::thread::sleep(Duration::from_secs(1).min(settings.idle.saturating_sub(t0.elapsed())));
-    }
-    let secs = t0.elapsed().as_secs_f64();
-    let after: Vec<[u64; 2]> = pairs.iter().map(|p| [ticks(p, 0), ticks(p, 1)]).collect();
     let base = rows.len();
     rows.push(Row::new("idle CPU, master", label, "% of a core", 2));
     rows.push(Row::new("idle CPU, backup", label, "% of a core", 2));
     rows.push(Row::new("RSS, master", label, "MB", 1));
     rows.push(Row::new("RSS, backup", label, "MB", 1));
     rows.push(Row::new("RSS, both directors", label, "MB", 1));
-    for (k, p) in pairs.iter().enumerate() {
-        let im = p.implementation;
-        let processes = [p.processes(0).len(), p.processes(1).len()];
-        let mut cpu = [0.0; 2];
-        for i in 0..2 {
-            let d = after[k][i].saturating_sub(before[k][i]) as f64 / clk_tck;
-            cpu[i] = 100.0 * d / secs;
+    let mb = |kib: u64| kib as f64 / 1024.0;
+    for n in 0..slices {
+        let before: Vec<[u64; 2]> = pairs.iter().map(|p| [ticks(p, 0), ticks(p, 1)]).collect();
+        let t0 = Instant::now();
+        // RSS sampled every second; the slice's maximum is reported.
+        let mut rss: Vec<[u64; 2]> = vec![[0; 2]; pairs.len()];
+        while t0.elapsed() < slice {
+            for (k, p) in pairs.iter().enumerate() {
+                for (i, slot) in rss[k].iter_mut().enumerate() {
+                    let kib: u64 = p.processes(i).iter().map(|&pid| rss_kib(pid)).sum();
+                    *slot = (*slot).max(kib);
+                }
+            }
+            std::thread::sleep(Duration::from_secs(1).min(slice.saturating_sub(t0.elapsed())));
         }
-        let mb = |kib: u64| kib as f64 / 1024.0;
-        println!(
-            "   {:<10} master {:.2} % backup {:.2} % of a core; RSS master {:.1} MB backup {:.1} MB ({} + {} processes)",
-            im.name(),
-            cpu[0],
-            cpu[1],
-            mb(rss[k][0]),
-            mb(rss[k][1]),
-            processes[0],
-            processes[1]
-        );
-        rows[base].series(im).push(cpu[0]);
-        rows[base + 1].series(im).push(cpu[1]);
-        rows[base + 2].series(im).push(mb(rss[k][0]));
-        rows[base + 3].series(im).push(mb(rss[k][1]));
-        rows[base + 4].series(im).push(mb(rss[k][0] + rss[k][1]));
+        let secs = t0.elapsed().as_secs_f64();
+        let after: Vec<[u64; 2]> = pairs.iter().map(|p| [ticks(p, 0), ticks(p, 1)]).collect();
+        for (k, p) in pairs.iter().enumerate() {
+            let im = p.implementation;
+            let processes = [p.processes(0).len(), p.processes(1).len()];
+            let mut cpu = [0.0; 2];
+            for i in 0..2 {
+                let d = after[k][i].saturating_sub(before[k][i]) as f64 / clk_tck;
+                cpu[i] = 100.0 * d / secs;
+            }
+            println!(
+                "   slice {}/{slices} {:<10} master {:.2} % backup {:.2} % of a core; RSS master {:.1} MB backup {:.1} MB ({} + {} processes)",
+                n + 1,
+                im.name(),
+                cpu[0],
+                cpu[1],
+                mb(rss[k][0]),
+                mb(rss[k][1]),
+                processes[0],
+                processes[1]
+            );
+            rows[base].series(im).push(cpu[0]);
+            rows[base + 1].series(im).push(cpu[1]);
+            rows[base + 2].series(im).push(mb(rss[k][0]));
+            rows[base + 3].series(im).push(mb(rss[k][1]));
+            rows[base + 4].series(im).push(mb(rss[k][0] + rss[k][1]));
+        }
     }
     for p in pairs.iter_mut() {
         let _ = p.start_probing();
