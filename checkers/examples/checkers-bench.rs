@@ -26,6 +26,7 @@ use tandem_checkers::{
 };
 use tandem_testlab::{Lab, require_root, require_tool, run, wait_until};
 
+#[derive(Clone)]
 struct Args {
     targets: usize,
     duration: u64,
@@ -33,6 +34,7 @@ struct Args {
     concurrency: usize,
     interval_ms: u64,
     workers: usize,
+    own_thread: bool,
 }
 
 fn parse_args() -> Args {
@@ -43,6 +45,7 @@ fn parse_args() -> Args {
         concurrency: 1024,
         interval_ms: 1000,
         workers: 2,
+        own_thread: true,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -54,8 +57,9 @@ fn parse_args() -> Args {
             "--concurrency" => args.concurrency = value.parse().expect("--concurrency N"),
             "--interval-ms" => args.interval_ms = value.parse().expect("--interval-ms MS"),
             "--workers" => args.workers = value.parse().expect("--workers N"),
+            "--own-thread" => args.own_thread = value != "0" && value != "false",
             _ => panic!(
-                "unknown flag {flag}; flags: --targets --duration --kind tcp|http --concurrency --interval-ms --workers"
+                "unknown flag {flag}; flags: --targets --duration --kind tcp|http --concurrency --interval-ms --workers --own-thread 0|1"
             ),
         }
     }
@@ -180,7 +184,12 @@ http {{
         .enable_all()
         .build()
         .unwrap();
-    runtime.block_on(bench(&args));
+    // The consumer runs as a task on the runtime, as the daemon's director does (a main thread
+    // parked in block_on would need a cross-thread wake-up per event).
+    let task_args = args.clone();
+    runtime
+        .block_on(async move { tokio::spawn(async move { bench(&task_args).await }).await })
+        .unwrap();
     // Leave the namespace before the lab is torn down: the lab kills every process still in its
     // namespaces, and this process would be one of them.
     runtime.shutdown_timeout(Duration::from_secs(5));
@@ -200,6 +209,7 @@ async fn bench(args: &Args) {
         max_concurrency: args.concurrency,
         every_result: true,
         seed: Some(1),
+        own_thread: args.own_thread,
     })
     .unwrap();
     let rss_before = rss_kib();

@@ -180,7 +180,7 @@ impl DnsChecker {
     }
 
     async fn over_tcp(&self, target: Target, id: u16, query: &[u8]) -> Result<Message, Failure> {
-        let mut stream = crate::tcp::connect(target.addr, self.spec.source, false).await?;
+        let mut stream = crate::tcp::connect(target.addr, self.spec.source).await?;
         let len = u16::try_from(query.len())
             .map_err(|_| Failure::new(DownReason::Protocol, "query too long for TCP"))?;
         let mut framed = Vec::with_capacity(query.len() + 2);

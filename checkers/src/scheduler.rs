@@ -2,16 +2,21 @@
 //! concurrency limit, feeds results back into the core, and delivers [`CheckEvent`]s on a
 //! channel.
 //!
-//! One driver task owns the core; callers talk to it through a cloneable [`Scheduler`] handle.
-//! Each probe is its own task (so a slow server never delays another check); removing a check
-//! aborts its running probe, which cancels it (an exec probe's process group is killed).
+//! One driver task owns the core and runs the probes concurrently inside itself (a slow server
+//! never delays another check: probes are futures polled independently); callers talk to it
+//! through a cloneable [`Scheduler`] handle. Removing a check aborts its running probe, which
+//! cancels it (an exec probe's process group is killed).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, mpsc, oneshot};
-use tokio::task::AbortHandle;
+use futures_util::StreamExt;
+use futures_util::future::{AbortHandle, Abortable};
+use futures_util::stream::FuturesUnordered;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
@@ -27,11 +32,25 @@ pub struct SchedulerOptions {
     /// as lateness). Bounds sockets, file descriptors and processes on the director.
     pub max_concurrency: usize,
     /// Also send an [`EventKind::Probe`] event for results that change nothing (status displays,
-    /// benchmarks). Off by default: the daemon only needs transitions.
+    /// metrics, benchmarks). Off by default. These events are delivered in batches, up to
+    /// [`PROBE_EVENT_DELAY`] late (one wake-up of the consumer per batch instead of one per
+    /// probe); transitions are sent at once, after any batched events, so order is kept.
     pub every_result: bool,
     /// Seed of the warmup/jitter randomness; `None` draws one.
     pub seed: Option<u64>,
+    /// Run the scheduler and all its probes on a thread of its own (a single-threaded tokio
+    /// runtime) instead of the caller's runtime. On by default: probes are I/O-bound and one
+    /// thread runs tens of thousands per second, while a multi-threaded runtime spends more CPU
+    /// waking idle worker threads for each probe than the probe costs; it also keeps a burst of
+    /// checks from delaying the daemon's own tasks (VRRP adverts).
+    pub own_thread: bool,
 }
+
+/// Longest delay of a batched [`EventKind::Probe`] event.
+pub const PROBE_EVENT_DELAY: Duration = Duration::from_millis(10);
+
+/// Batched probe events are flushed at this many even before [`PROBE_EVENT_DELAY`].
+const PROBE_EVENT_BATCH: usize = 256;
 
 impl Default for SchedulerOptions {
     fn default() -> Self {
@@ -39,6 +58,7 @@ impl Default for SchedulerOptions {
             max_concurrency: 1024,
             every_result: false,
             seed: None,
+            own_thread: true,
         }
     }
 }
@@ -60,6 +80,9 @@ pub enum SchedulerError {
     /// [`Scheduler::start`] was called outside a tokio runtime.
     #[error("the check scheduler needs a tokio runtime")]
     NoRuntime,
+    /// The scheduler's own thread or runtime could not be created.
+    #[error("cannot start the check scheduler thread: {0}")]
+    Thread(#[source] std::io::Error),
 }
 
 /// What a [`Scheduler::sync`] changed.
@@ -116,8 +139,9 @@ impl std::fmt::Debug for Command {
 }
 
 impl Scheduler {
-    /// Starts the driver on the current tokio runtime ([`SchedulerError::NoRuntime`] outside
-    /// one). Events arrive on the returned receiver; it is unbounded so a transition is never
+    /// Starts the driver on its own thread or on the current tokio runtime (see
+    /// [`SchedulerOptions::own_thread`]); either way the caller must be inside a tokio runtime
+    /// ([`SchedulerError::NoRuntime`] otherwise), where the handle and receiver are used. Events arrive on the returned receiver; it is unbounded so a transition is never
     /// dropped, which means the consumer must keep reading.
     pub fn start(
         options: SchedulerOptions,
@@ -126,19 +150,33 @@ impl Scheduler {
             tokio::runtime::Handle::try_current().map_err(|_| SchedulerError::NoRuntime)?;
         let (commands, command_rx) = mpsc::unbounded_channel();
         let (events, event_rx) = mpsc::unbounded_channel();
-        let (results, result_rx) = mpsc::unbounded_channel();
         let driver = Driver {
             core: Schedule::new(
                 options.seed.unwrap_or_else(rand::random),
                 options.every_result,
             ),
-            running: HashMap::new(),
+            checkers: HashMap::new(),
+            probes: HashMap::new(),
+            in_flight: FuturesUnordered::new(),
+            waiting: VecDeque::new(),
+            max_concurrency: options.max_concurrency.max(1),
             epoch: Instant::now(),
-            semaphore: Arc::new(Semaphore::new(options.max_concurrency.max(1))),
-            results,
             events,
+            batched: Vec::new(),
+            flush_at: None,
         };
-        runtime.spawn(driver.run(command_rx, result_rx));
+        if options.own_thread {
+            let own = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(SchedulerError::Thread)?;
+            std::thread::Builder::new()
+                .name("tandem-checks".into())
+                .spawn(move || own.block_on(driver.run(command_rx)))
+                .map_err(SchedulerError::Thread)?;
+        } else {
+            runtime.spawn(driver.run(command_rx));
+        }
         Ok((Scheduler { commands }, event_rx))
     }
 
@@ -195,7 +233,7 @@ impl Scheduler {
     }
 }
 
-/// A finished probe, sent back by its task.
+/// A finished probe.
 struct Done {
     key: CheckKey,
     result: ProbeResult,
@@ -203,18 +241,29 @@ struct Done {
     due: Duration,
 }
 
-struct Running {
-    checker: Arc<dyn Checker>,
-    probe: Option<AbortHandle>,
-}
+/// A probe running inside the driver task; `Err` when it was aborted (its check was removed).
+type InFlight = Abortable<Pin<Box<dyn Future<Output = Done> + Send>>>;
 
+/// The driver runs every probe inside its own task (a `FuturesUnordered`), not one spawned
+/// task per probe: at thousands of probes per second, spawning woke an idle worker thread and
+/// every result crossed back over a channel, two thread wake-ups (futex calls and context
+/// switches) per probe that cost more CPU than the probe's own user-space work. Probes are
+/// I/O-bound; the CPU-heavy part of a check (TLS, body regex) is per result and small.
 struct Driver {
     core: Schedule,
-    running: HashMap<CheckKey, Running>,
+    /// The built checker of every running check.
+    checkers: HashMap<CheckKey, Arc<dyn Checker>>,
+    /// Abort handles of the probes in flight, by check (a check has at most one).
+    probes: HashMap<CheckKey, AbortHandle>,
+    in_flight: FuturesUnordered<InFlight>,
+    /// Due probes beyond the concurrency limit, in due order.
+    waiting: VecDeque<StartProbe>,
+    max_concurrency: usize,
     epoch: Instant,
-    semaphore: Arc<Semaphore>,
-    results: mpsc::UnboundedSender<Done>,
     events: mpsc::UnboundedSender<CheckEvent>,
+    /// [`EventKind::Probe`] events not sent yet, and when they must be.
+    batched: Vec<CheckEvent>,
+    flush_at: Option<Instant>,
 }
 
 impl Driver {
@@ -222,77 +271,119 @@ impl Driver {
         self.epoch.elapsed()
     }
 
-    async fn run(
-        mut self,
-        mut commands: mpsc::UnboundedReceiver<Command>,
-        mut results: mpsc::UnboundedReceiver<Done>,
-    ) {
+    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+        // One timer for the whole schedule, re-armed only when the earliest due time moves
+        // (a new sleep per loop turn would register and cancel a timer each time).
+        let timer = tokio::time::sleep_until(self.epoch);
+        tokio::pin!(timer);
+        let mut armed: Option<Instant> = None;
         loop {
             let now = self.now();
             for start in self.core.take_due(now) {
-                self.start_probe(start);
+                self.start_or_queue(start);
             }
-            let deadline = self.core.next_deadline().map(|d| self.epoch + d);
+            let deadline = match (self.core.next_deadline(), self.flush_at) {
+                (Some(due), Some(flush)) => Some((self.epoch + due).min(flush)),
+                (due, flush) => due.map(|d| self.epoch + d).or(flush),
+            };
+            if deadline != armed {
+                if let Some(deadline) = deadline {
+                    timer.as_mut().reset(deadline);
+                }
+                armed = deadline;
+            }
             tokio::select! {
                 command = commands.recv() => match command {
                     Some(command) => self.handle(command),
                     None => break,
                 },
-                Some(done) = results.recv() => {
-                    self.finish(done);
-                    // Drain what else is ready: one wakeup for a burst of results.
-                    while let Ok(done) = results.try_recv() {
+                Some(done) = self.in_flight.next(), if !self.in_flight.is_empty() => {
+                    if let Ok(done) = done {
                         self.finish(done);
                     }
                 }
-                () = sleep_until_opt(deadline) => {}
+                () = &mut timer, if armed.is_some() => {
+                    armed = None;
+                    if self.flush_at.is_some_and(|at| at <= Instant::now()) {
+                        self.flush();
+                    }
+                }
             }
         }
-        for running in self.running.values() {
-            if let Some(probe) = &running.probe {
-                probe.abort();
-            }
+        self.flush();
+        for probe in self.probes.values() {
+            probe.abort();
         }
         debug!("check scheduler stopped");
     }
 
+    fn start_or_queue(&mut self, start: StartProbe) {
+        if self.in_flight.len() < self.max_concurrency {
+            self.start_probe(start);
+        } else {
+            self.waiting.push_back(start);
+        }
+    }
+
     fn start_probe(&mut self, start: StartProbe) {
-        let Some(running) = self.running.get_mut(&start.key) else {
-            return;
+        let Some(checker) = self.checkers.get(&start.key) else {
+            return; // removed while it waited for a slot
         };
-        let checker = Arc::clone(&running.checker);
-        let semaphore = Arc::clone(&self.semaphore);
-        let results = self.results.clone();
-        let task = tokio::spawn(async move {
-            // The semaphore is never closed; if it were, running unthrottled is the safe side.
-            let permit = semaphore.acquire_owned().await.ok();
+        let checker = Arc::clone(checker);
+        let probe: Pin<Box<dyn Future<Output = Done> + Send>> = Box::pin(async move {
             let started = Instant::now();
             let result = probe_with_timeout(&*checker, start.target, start.timeout).await;
-            drop(permit);
-            let _ = results.send(Done {
+            Done {
                 key: start.key,
                 result,
                 started,
                 due: start.due,
-            });
+            }
         });
-        running.probe = Some(task.abort_handle());
+        let (abort, registration) = AbortHandle::new_pair();
+        self.probes.insert(start.key, abort);
+        self.in_flight.push(Abortable::new(probe, registration));
     }
 
     fn finish(&mut self, done: Done) {
-        if let Some(running) = self.running.get_mut(&done.key) {
-            running.probe = None;
+        self.probes.remove(&done.key);
+        while self.in_flight.len() < self.max_concurrency
+            && let Some(start) = self.waiting.pop_front()
+        {
+            self.start_probe(start);
         }
         let due_at = self.epoch + done.due;
         let lateness = done.started.saturating_duration_since(due_at);
         let now = self.now();
         let events = self.core.complete(done.key, done.result, lateness, now);
         for event in events {
-            log_event(&event);
-            // A dropped receiver means nobody listens any more; the checks keep running for
-            // status queries.
+            if event.kind == EventKind::Probe {
+                if self.batched.is_empty() {
+                    self.flush_at = Some(Instant::now() + PROBE_EVENT_DELAY);
+                }
+                self.batched.push(event);
+                if self.batched.len() >= PROBE_EVENT_BATCH {
+                    self.flush();
+                }
+            } else {
+                log_event(&event);
+                self.flush();
+                self.send(event);
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        self.flush_at = None;
+        for event in self.batched.drain(..) {
             let _ = self.events.send(event);
         }
+    }
+
+    fn send(&self, event: CheckEvent) {
+        // A dropped receiver means nobody listens any more; the checks keep running for status
+        // queries.
+        let _ = self.events.send(event);
     }
 
     fn build(
@@ -331,27 +422,23 @@ impl Driver {
         if upserted.created
             && let Some(checker) = checker
         {
-            self.running.insert(
-                upserted.key,
-                Running {
-                    checker,
-                    probe: None,
-                },
-            );
+            self.checkers.insert(upserted.key, checker);
         }
         if let Some(dropped) = upserted.dropped {
             self.drop_check(dropped);
         }
+        if !upserted.events.is_empty() {
+            self.flush();
+        }
         for event in upserted.events {
-            let _ = self.events.send(event);
+            self.send(event);
         }
         Ok(upserted.key)
     }
 
     fn drop_check(&mut self, key: CheckKey) {
-        if let Some(running) = self.running.remove(&key)
-            && let Some(probe) = running.probe
-        {
+        self.checkers.remove(&key);
+        if let Some(probe) = self.probes.remove(&key) {
             probe.abort();
         }
     }
@@ -430,13 +517,6 @@ impl Driver {
             report.removed.push(owner);
         }
         Ok(report)
-    }
-}
-
-async fn sleep_until_opt(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
     }
 }
 
@@ -548,15 +628,16 @@ mod tests {
         Ok(())
     }
 
-    /// The semaphore bounds probes in flight: with 2 permits, 6 probes of 400 ms each need three
-    /// waves, so some probe starts at least two probe durations after it was due. (A lower bound
-    /// the semaphore guarantees, not a speed expectation: a slow machine only raises it.)
+    /// The concurrency limit bounds probes in flight: with 2 slots, 6 probes of 400 ms each need
+    /// three waves, so some probe starts at least two probe durations after it was due. (A lower
+    /// bound the limit guarantees, not a speed expectation: a slow machine only raises it.)
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn probes_beyond_the_concurrency_limit_wait_their_turn() -> Result<(), SchedulerError> {
         let (scheduler, mut events) = Scheduler::start(SchedulerOptions {
             max_concurrency: 2,
             every_result: true,
             seed: Some(3),
+            ..SchedulerOptions::default()
         })?;
         for port in 0..6u16 {
             let sleep = CheckSpec::Exec(ExecSpec {

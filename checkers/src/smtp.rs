@@ -127,7 +127,7 @@ impl SmtpChecker {
     }
 
     async fn run(&self, target: Target) -> Result<Up, Failure> {
-        let stream = crate::tcp::connect(target.addr, self.spec.source, false).await?;
+        let stream = crate::tcp::connect(target.addr, self.spec.source).await?;
         let mut conn = BufReader::new(stream);
         let banner = read_reply(&mut conn, "banner").await?;
         expect(&banner, 220, "banner")?;
