@@ -625,6 +625,21 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// Private memory (USS: Private_Clean + Private_Dirty from smaps_rollup): what the process
+/// alone holds, freed when it exits; shared library and binary pages mapped by other
+/// processes too are not in it.
+fn private_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
+        .ok()
+        .map(|s| {
+            s.lines()
+                .filter(|l| l.starts_with("Private_Clean:") || l.starts_with("Private_Dirty:"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
 fn first_answer(samples: &[Sample], to: &str, since: Instant) -> Fallible<Duration> {
     samples
         .iter()
@@ -904,18 +919,22 @@ fn idle(settings: &Settings, mut pairs: Vec<&mut Pair>, label: &str, rows: &mut 
     rows.push(Row::new("RSS, master", label, "MB", 1));
     rows.push(Row::new("RSS, backup", label, "MB", 1));
     rows.push(Row::new("RSS, both directors", label, "MB", 1));
+    rows.push(Row::new("private memory (USS), master", label, "MB", 1));
     let mb = |kib: u64| kib as f64 / 1024.0;
     for n in 0..slices {
         let before: Vec<[u64; 2]> = pairs.iter().map(|p| [ticks(p, 0), ticks(p, 1)]).collect();
         let t0 = Instant::now();
         // RSS sampled every second; the slice's maximum is reported.
         let mut rss: Vec<[u64; 2]> = vec![[0; 2]; pairs.len()];
+        let mut uss: Vec<u64> = vec![0; pairs.len()];
         while t0.elapsed() < slice {
             for (k, p) in pairs.iter().enumerate() {
                 for (i, slot) in rss[k].iter_mut().enumerate() {
                     let kib: u64 = p.processes(i).iter().map(|&pid| rss_kib(pid)).sum();
                     *slot = (*slot).max(kib);
                 }
+                let kib: u64 = p.processes(0).iter().map(|&pid| private_kib(pid)).sum();
+                uss[k] = uss[k].max(kib);
             }
             std::thread::sleep(Duration::from_secs(1).min(slice.saturating_sub(t0.elapsed())));
         }
@@ -930,13 +949,14 @@ fn idle(settings: &Settings, mut pairs: Vec<&mut Pair>, label: &str, rows: &mut 
                 cpu[i] = 100.0 * d / secs;
             }
             println!(
-                "   slice {}/{slices} {:<10} master {:.2} % backup {:.2} % of a core; RSS master {:.1} MB backup {:.1} MB ({} + {} processes)",
+                "   slice {}/{slices} {:<10} master {:.2} % backup {:.2} % of a core; RSS master {:.1} MB backup {:.1} MB, private master {:.1} MB ({} + {} processes)",
                 n + 1,
                 im.name(),
                 cpu[0],
                 cpu[1],
                 mb(rss[k][0]),
                 mb(rss[k][1]),
+                mb(uss[k]),
                 processes[0],
                 processes[1]
             );
@@ -945,6 +965,7 @@ fn idle(settings: &Settings, mut pairs: Vec<&mut Pair>, label: &str, rows: &mut 
             rows[base + 2].series(im).push(mb(rss[k][0]));
             rows[base + 3].series(im).push(mb(rss[k][1]));
             rows[base + 4].series(im).push(mb(rss[k][0] + rss[k][1]));
+            rows[base + 5].series(im).push(mb(uss[k]));
         }
     }
     for p in pairs.iter_mut() {
