@@ -35,6 +35,7 @@ struct Args {
     interval_ms: u64,
     workers: usize,
     own_thread: bool,
+    netns: Option<String>,
 }
 
 fn parse_args() -> Args {
@@ -46,6 +47,7 @@ fn parse_args() -> Args {
         interval_ms: 1000,
         workers: 2,
         own_thread: true,
+        netns: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -58,8 +60,9 @@ fn parse_args() -> Args {
             "--interval-ms" => args.interval_ms = value.parse().expect("--interval-ms MS"),
             "--workers" => args.workers = value.parse().expect("--workers N"),
             "--own-thread" => args.own_thread = value != "0" && value != "false",
+            "--netns" => args.netns = Some(value),
             _ => panic!(
-                "unknown flag {flag}; flags: --targets --duration --kind tcp|http --concurrency --interval-ms --workers --own-thread 0|1"
+                "unknown flag {flag}; flags: --targets --duration --kind tcp|http --concurrency --interval-ms --workers --own-thread 0|1 --netns NAME"
             ),
         }
     }
@@ -107,6 +110,16 @@ fn target_addr(i: usize) -> Ipv4Addr {
 fn main() {
     let args = parse_args();
     require_root();
+    if let Some(name) = &args.netns {
+        // Targets prepared by the caller (dev/ipvs-vm/checkers-bench.sh: the same namespace and
+        // listener serve keepalived): join the namespace and run, nothing to set up or tear down.
+        let netns = File::open(format!("/var/run/netns/{name}")).unwrap();
+        setns(&netns, CloneFlags::CLONE_NEWNET).unwrap();
+        let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+        setrlimit(Resource::RLIMIT_NOFILE, hard, hard).unwrap();
+        run_bench(&args);
+        return;
+    }
     let nginx = require_tool("nginx", "nginx-light");
 
     // The lab: one namespace, loopback only. 127.0.0.0/8 is local on lo, so every 127.x
@@ -178,7 +191,16 @@ http {{
     setns(&netns, CloneFlags::CLONE_NEWNET).unwrap();
     let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
     setrlimit(Resource::RLIMIT_NOFILE, hard, hard).unwrap();
+    run_bench(&args);
+    // Leave the namespace before the lab is torn down: the lab kills every process still in its
+    // namespaces, and this process would be one of them.
+    setns(&original_netns, CloneFlags::CLONE_NEWNET).unwrap();
+    drop(lab);
+    let _ = run(&["rm", "-rf", dir.to_str().unwrap()]);
+}
 
+/// Runs the benchmark on a fresh runtime in the current network namespace.
+fn run_bench(args: &Args) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.workers)
         .enable_all()
@@ -190,12 +212,7 @@ http {{
     runtime
         .block_on(async move { tokio::spawn(async move { bench(&task_args).await }).await })
         .unwrap();
-    // Leave the namespace before the lab is torn down: the lab kills every process still in its
-    // namespaces, and this process would be one of them.
     runtime.shutdown_timeout(Duration::from_secs(5));
-    setns(&original_netns, CloneFlags::CLONE_NEWNET).unwrap();
-    drop(lab);
-    let _ = run(&["rm", "-rf", dir.to_str().unwrap()]);
 }
 
 async fn bench(args: &Args) {
