@@ -199,9 +199,11 @@ pub struct Instance {
     counters: Counters,
     /// What received packets must match; kept up to date so receiving allocates nothing.
     params: ValidationParams,
-    /// When we last sent gratuitous ARP/NA as master: bounds the bursts a conflicting
-    /// lower-priority master can trigger (see [`Instance::master_on_advert`]).
-    last_gratuitous: Option<Instant>,
+    /// When a conflicting lower-priority master last made us re-send gratuitous ARP/NA: bounds
+    /// those bursts (see [`Instance::master_on_advert`]). The burst sent on becoming master (or by
+    /// the refresh timer) does not count: it must not suppress the first re-assertion, since
+    /// the other router's gratuitous ARP/NA may have come after ours.
+    last_reassertion: Option<Instant>,
     /// Held by its sync group ([`Event::SyncGroupHold`]).
     sync_held: bool,
     /// A held Backup that would have become Master, and why.
@@ -236,7 +238,7 @@ impl Instance {
             track_failed: false,
             running: false,
             counters: Counters::default(),
-            last_gratuitous: None,
+            last_reassertion: None,
             sync_held: false,
             wants_master: None,
         })
@@ -484,7 +486,6 @@ impl Instance {
         out.push(Action::SendGratuitous(
             self.config.virtual_addresses.clone(),
         ));
-        self.last_gratuitous = Some(now);
         self.timers.advert = Some(now + self.config.advert_interval.to_duration());
         self.timers.gratuitous_refresh = self.config.gratuitous_refresh.map(|d| now + d);
     }
@@ -534,7 +535,6 @@ impl Instance {
                     out.push(Action::SendGratuitous(
                         self.config.virtual_addresses.clone(),
                     ));
-                    self.last_gratuitous = Some(now);
                     self.timers.gratuitous_refresh =
                         self.config.gratuitous_refresh.map(|d| now + d);
                 }
@@ -643,17 +643,21 @@ impl Instance {
             // may have followed its gratuitous ARP/NA. Assert ourselves at once: an advert, so
             // it yields now rather than at our next interval, and gratuitous ARP/NA so clients
             // come back (keepalived leaves them on the loser, which dropped the VIPs). Bursts
-            // are bounded to one per MIN_GRATUITOUS_REFRESH whatever the peer's advert rate.
+            // are bounded to one per MIN_GRATUITOUS_REFRESH whatever the peer's advert rate;
+            // the first one is always sent, even right after our own becoming-master burst:
+            // a backup that missed our adverts (started late, lost packets) may have taken
+            // over and sent its gratuitous ARP after ours, and its one advert on stepping down
+            // is our only cue to win the clients back.
             self.send_advert(self.effective_priority, out);
             self.timers.advert = Some(now + self.config.advert_interval.to_duration());
             let due = self
-                .last_gratuitous
+                .last_reassertion
                 .is_none_or(|t| now.saturating_duration_since(t) >= MIN_GRATUITOUS_REFRESH);
             if due {
                 out.push(Action::SendGratuitous(
                     self.config.virtual_addresses.clone(),
                 ));
-                self.last_gratuitous = Some(now);
+                self.last_reassertion = Some(now);
             }
             return;
         };

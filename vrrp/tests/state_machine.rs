@@ -229,15 +229,18 @@ fn master_yields_to_higher_priority() {
 #[test]
 fn equal_priority_tie_break_on_primary_address() {
     let c = Clock::new();
-    // A lower address with equal priority loses: we stay master and advertise at once (our
-    // gratuitous ARP on becoming master, 0.4 s ago, is recent enough).
+    // A lower address with equal priority loses: we stay master, advertise at once and
+    // re-send gratuitous ARP (its gratuitous ARP may have come after ours on becoming master).
     let mut inst = master_v3(&c, 100);
     assert_eq!(
         inst.handle(from(PEER_LOW, 100), c.ms(4000)),
-        vec![Action::SendAdvert(our_advert(100))]
+        vec![
+            Action::SendAdvert(our_advert(100)),
+            Action::SendGratuitous(vec![ip(VIP)]),
+        ]
     );
     assert_eq!(inst.state(), State::Master);
-    // A lower priority loses whatever the address.
+    // A lower priority loses whatever the address (gratuitous ARP: once per second at most).
     assert_eq!(
         inst.handle(from(PEER_HIGH, 99), c.ms(4100)),
         vec![Action::SendAdvert(our_advert(100))]
@@ -276,6 +279,28 @@ fn master_reasserts_against_a_lower_priority_master() {
     );
     assert_eq!(inst.handle(from(PEER_HIGH, 100), c.ms(11_000)), both);
     assert_eq!(inst.counters().adverts_received, 3);
+}
+
+/// A backup that missed our adverts took over and sent its gratuitous ARP after ours, then
+/// stepped down with one last advert at its priority: we must re-send gratuitous ARP at once,
+/// even though our own becoming-master burst was less than a second ago (the clients follow
+/// the last gratuitous ARP they saw, which was the other router's).
+#[test]
+fn first_reassertion_is_not_suppressed_by_the_becoming_master_burst() {
+    let c = Clock::new();
+    let mut inst = master_v3(&c, 150); // master (and a gratuitous burst) at 3.6 s
+    assert_eq!(
+        inst.handle(from(PEER_HIGH, 100), c.ms(3_800)),
+        vec![
+            Action::SendAdvert(our_advert(150)),
+            Action::SendGratuitous(vec![ip(VIP)]),
+        ]
+    );
+    // Still bounded afterwards: one burst per second.
+    assert_eq!(
+        inst.handle(from(PEER_HIGH, 100), c.ms(4_000)),
+        vec![Action::SendAdvert(our_advert(150))]
+    );
 }
 
 #[test]
