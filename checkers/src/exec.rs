@@ -101,6 +101,11 @@ impl ExecChecker {
                 if ip.is_ipv4() { "inet" } else { "inet6" },
             )
             .envs(self.spec.env.iter().map(|(k, v)| (k, v)))
+            // A service manager's notify socket and watchdog belong to the daemon that runs the
+            // checks: a check script using them could report readiness or feed the watchdog.
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("WATCHDOG_USEC")
+            .env_remove("WATCHDOG_PID")
             .stdin(Stdio::null())
             .stderr(Stdio::null())
             .stdout(if self.spec.dynamic_weight == Some(DynamicWeight::Stdout) {
