@@ -184,14 +184,7 @@ impl Director {
         for handle in &self.instances {
             let name = &handle.spec.name;
             let weights = self.failed_weights(name);
-            let group_fault = self
-                .config
-                .sync_groups
-                .iter()
-                .filter(|g| g.instances.iter().any(|m| m.value == *name))
-                .flat_map(|g| g.instances.iter())
-                .filter(|m| m.value != *name)
-                .any(|m| self.own_fault(&m.value));
+            let group_fault = self.group_mates(name).any(|m| self.own_fault(m));
             let wanted = TrackingSent {
                 link_up: self.links.get(&handle.spec.interface).copied(),
                 fault: Some(tracking::faulted(weights.iter().copied()) || group_fault),
@@ -256,23 +249,21 @@ impl Director {
     /// splitting it, and a group takes over, or preempts back, as a whole. A member's own
     /// fault still sends the others to FAULT (`own_fault`).
     fn sync_group_holds(&self, name: &str) -> bool {
-        self.config
-            .sync_groups
-            .iter()
-            .filter(|g| g.instances.iter().any(|m| m.value == name))
-            .flat_map(|g| g.instances.iter())
-            .filter(|m| m.value != name)
-            .any(|m| {
-                let master = self.vrrp_states.get(&m.value) == Some(&State::Master);
-                !master && !self.wants_master.contains(&m.value)
-            })
+        self.group_mates(name).any(|m| {
+            let master = self.vrrp_states.get(m) == Some(&State::Master);
+            !master && !self.wants_master.contains(m)
+        })
     }
 
-    fn in_sync_group(&self, name: &str) -> bool {
+    /// The other members of `name`'s sync group (none when it is in no group).
+    fn group_mates<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.config
             .sync_groups
             .iter()
-            .any(|g| g.instances.iter().any(|m| m.value == name))
+            .filter(move |g| g.instances.iter().any(|m| m.value == name))
+            .flat_map(|g| g.instances.iter())
+            .map(|m| m.value.as_str())
+            .filter(move |m| *m != name)
     }
 
     pub(super) fn on_wants_master(&mut self, instance: String, wants: bool) {
@@ -291,7 +282,8 @@ impl Director {
         // A transition ends any pending wish; the group's gate depends on the new state.
         self.wants_master.remove(&t.instance);
         self.vrrp_states.insert(t.instance.clone(), t.to);
-        if self.in_sync_group(&t.instance) {
+        // Its group mates' gate and group fault follow this member's state.
+        if self.group_mates(&t.instance).next().is_some() {
             self.recompute_tracking();
         }
         let event = self.transition_event(&t);
@@ -300,10 +292,6 @@ impl Director {
             crate::metrics::VrrpStateValue::from_name(&t.to.to_string()),
         );
         self.alerts.emit(event.clone());
-        // Sync groups: a member entering or leaving FAULT changes its peers' group fault.
-        if matches!(t.to, State::Fault) || matches!(t.from, State::Fault) {
-            self.recompute_tracking();
-        }
         if let Some(argv) = self.vrrp_notify_argv(&t) {
             let _ = self.alerts.run_hook(&argv, &event);
         }

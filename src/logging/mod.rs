@@ -54,14 +54,10 @@ pub fn configure_syslog(
     let Some(handle) = SYSLOG.get() else {
         return Ok(());
     };
-    let layer = match config {
-        Some(config) => Some(SyslogLayer::connect(config, hostname, metrics)?),
-        None => None,
-    };
-    // Unchanged settings keep the open socket (and its counters).
+    // Unchanged settings keep the open socket, its writer thread and its counters.
     let unchanged = handle
-        .with_current(|current| match (current, &layer) {
-            (Some(current), Some(new)) => current.same_settings(new),
+        .with_current(|current| match (current, config) {
+            (Some(current), Some(config)) => current.is_configured_as(config, hostname),
             (None, None) => true,
             _ => false,
         })
@@ -69,6 +65,10 @@ pub fn configure_syslog(
     if unchanged {
         return Ok(());
     }
+    let layer = match config {
+        Some(config) => Some(SyslogLayer::connect(config, hostname, metrics)?),
+        None => None,
+    };
     handle
         .reload(layer)
         .map_err(|e| std::io::Error::other(e.to_string()))

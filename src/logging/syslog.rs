@@ -100,9 +100,6 @@ impl Socket {
                 socket.set_write_timeout(Some(SEND_TIMEOUT))?;
                 Ok(Socket::Udp(socket))
             }
-            // Future address kinds: nothing to connect to.
-            #[allow(unreachable_patterns)]
-            _ => Err(std::io::Error::other("unsupported syslog address")),
         }
     }
 
@@ -147,9 +144,10 @@ impl SyslogLayer {
         })
     }
 
-    /// Same destination, facility, level and host name: a reload can keep this sink.
-    pub fn same_settings(&self, other: &SyslogLayer) -> bool {
-        self.settings == other.settings && self.hostname == other.hostname
+    /// Whether this sink already is what `settings` and `hostname` ask for: a reload then
+    /// keeps it (no new socket, no new writer thread).
+    pub fn is_configured_as(&self, settings: &Syslog, hostname: &str) -> bool {
+        self.settings == *settings && self.hostname == rfc5424_hostname(hostname)
     }
 
     /// Lines dropped so far (queue full, or the receiver gone).
@@ -377,6 +375,16 @@ mod tests {
         )
     }
 
+    /// A sink on a socket in `dir` and that socket's reader (5 s read timeout).
+    fn local_layer(dir: &std::path::Path) -> (SyslogLayer, UnixDatagram) {
+        let (layer, receiver) = layer(SyslogAddress::Unix("/unused".into()), dir);
+        let receiver = receiver.unwrap();
+        receiver
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        (layer, receiver)
+    }
+
     #[test]
     fn timestamps_are_rfc3339_utc() {
         let t = UNIX_EPOCH + Duration::from_micros(1_795_436_096_123_456);
@@ -445,11 +453,7 @@ mod tests {
     fn a_burst_larger_than_the_socket_queue_arrives_whole() {
         use tracing_subscriber::layer::SubscriberExt;
         let dir = tempfile::tempdir().unwrap();
-        let (layer, receiver) = layer(SyslogAddress::Unix("/unused".into()), dir.path());
-        let receiver = receiver.unwrap();
-        receiver
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
+        let (layer, receiver) = local_layer(dir.path());
         let subscriber = tracing_subscriber::registry().with(layer);
         // A local datagram socket queues about 10 lines (net.unix.max_dgram_qlen); the writer
         // thread waits for the reader instead of dropping.
@@ -474,11 +478,7 @@ mod tests {
     fn events_arrive_as_one_datagram_with_fields_and_drops_are_counted() {
         use tracing_subscriber::layer::SubscriberExt;
         let dir = tempfile::tempdir().unwrap();
-        let (layer, receiver) = layer(SyslogAddress::Unix("/unused".into()), dir.path());
-        let receiver = receiver.unwrap();
-        receiver
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
+        let (layer, receiver) = local_layer(dir.path());
         let layer = std::sync::Arc::new(layer);
         let subscriber = tracing_subscriber::registry().with(ArcLayer(layer.clone()));
         tracing::subscriber::with_default(subscriber, || {
