@@ -2,27 +2,37 @@
 //!
 //! The probe always connects to the real server's own address and port, even when `host` names a
 //! virtual host: `host` only sets the `Host` header and TLS SNI. Redirects are not followed (a
-//! 3xx is judged against `expect_status` like any status), proxies are never used (proxy
-//! environment variables are ignored: a health check must reach the real server, not a proxy),
-//! and each probe opens a fresh connection so a dead server is not hidden behind a pooled one.
+//! 3xx is judged against `expect_status` like any status), proxies are never used (a health
+//! check must reach the real server, not a proxy), and each probe opens a fresh connection
+//! (`Connection: close`) so a dead server is not hidden behind a pooled one.
+//!
+//! The client is a minimal HTTP/1.1 one of our own ([`response`] reads the answer): a check
+//! writes one request and reads a status line, and the body only for `body_regex` / `digest`.
+//! A general-purpose client (reqwest/hyper: a client per target, a spawned connection task per
+//! request, header maps) cost 2–3.5× keepalived's CPU per check and 5–10 KB per real server.
 
-use std::collections::HashMap;
-use std::error::Error as _;
+mod response;
+
+use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex, Once, OnceLock};
+use std::sync::{Arc, Once, OnceLock};
 
 use md5::{Digest, Md5};
 use regex::bytes::Regex;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use crate::checker::{BuildError, Checker, DownReason, Failure, ProbeFuture, Target, Up, timed};
+use response::Input;
 
 /// Bodies are read up to this many bytes; `body_regex` and `digest` see only this prefix, so a
 /// misbehaving server streaming forever cannot exhaust the director's memory.
 pub const MAX_BODY: usize = 1 << 20;
+
+/// `User-Agent` of the probes (unless the spec's headers set one).
+const USER_AGENT: &str = concat!("tandem-checkers/", env!("CARGO_PKG_VERSION"));
 
 /// HTTP method of the probe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -149,61 +159,187 @@ impl HttpSpec {
                 }
             })
             .transpose()?;
-        let mut headers = HeaderMap::new();
         for (name, value) in &self.headers {
-            let name =
-                HeaderName::from_bytes(name.as_bytes()).map_err(|e| BuildError::Invalid {
+            if name.is_empty() || !name.bytes().all(is_token_byte) {
+                return Err(BuildError::Invalid {
                     field: "headers",
-                    message: format!("{name:?}: {e}"),
-                })?;
-            let value = HeaderValue::from_str(value).map_err(|e| BuildError::Invalid {
-                field: "headers",
-                message: format!("{value:?}: {e}"),
-            })?;
-            headers.append(name, value);
+                    message: format!("{name:?}: invalid HTTP header name"),
+                });
+            }
+            // Visible ASCII, space and tab (RFC 9110 §5.5; what hyper's HeaderValue accepted).
+            if !value
+                .bytes()
+                .all(|b| b == b'\t' || (b' '..=b'~').contains(&b))
+            {
+                return Err(BuildError::Invalid {
+                    field: "headers",
+                    message: format!("{value:?}: invalid HTTP header value"),
+                });
+            }
         }
         if let Some(host) = &self.host
-            && (host.is_empty() || host.contains(['/', ' ', '@', '?', '#']))
+            && (host.is_empty()
+                || host.contains(['/', ' ', '@', '?', '#'])
+                || !host.bytes().all(|b| b.is_ascii_graphic()))
         {
             return Err(BuildError::Invalid {
                 field: "host",
                 message: format!("{host:?} is not a host name"),
             });
         }
-        let host_is_name = self
-            .host
-            .as_deref()
-            .is_some_and(|h| h.trim_matches(['[', ']']).parse::<IpAddr>().is_err());
-        // Loading the trust anchors here surfaces TLS errors at registration, not at probe time
-        // (headers were validated above; the client itself is built on the first probe).
-        let tls = shared_tls_config(self.tls_verify)?;
-        let checker = HttpChecker {
+        let server_name = match self.host.as_deref() {
+            Some(host) if host.trim_matches(['[', ']']).parse::<IpAddr>().is_err() => Some(
+                ServerName::try_from(host.to_string()).map_err(|e| BuildError::Invalid {
+                    field: "host",
+                    message: format!("{host:?}: {e}"),
+                })?,
+            ),
+            _ => None,
+        };
+        // Loading the trust anchors here surfaces TLS errors at registration, not at probe time.
+        let tls = if self.tls {
+            Some(shared_tls_config(self.tls_verify)?)
+        } else {
+            None
+        };
+        Ok(HttpChecker {
+            request: Request::new(self),
             tls,
-            spec: self.clone(),
-            headers,
+            server_name,
+            head: self.method == HttpMethod::Head,
+            expect_status: self.expect_status.clone(),
             body_regex,
             digest,
-            host_is_name,
-            clients: Mutex::new(HashMap::new()),
-        };
-        Ok(checker)
+            source: self.source,
+        })
     }
+}
+
+/// `tchar` of RFC 9110 §5.6.2.
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// The request of a check, rendered once at build but for the `Host` header, whose default
+/// (the target's address and port) is only known per probe.
+#[derive(Debug)]
+struct Request {
+    /// Request line.
+    start: String,
+    host: HostHeader,
+    /// The other headers and the blank line.
+    rest: String,
+    tls: bool,
+}
+
+#[derive(Debug)]
+enum HostHeader {
+    /// The spec's headers set `Host` (it is in `rest`).
+    Custom,
+    /// An IP-literal virtual host, sent as given.
+    Fixed(String),
+    /// The virtual host name, or else the target's address, with the target's port unless it
+    /// is the scheme's default (as in a URL, RFC 9110 §7.2).
+    Target,
+}
+
+impl Request {
+    fn new(spec: &HttpSpec) -> Self {
+        let has = |name: &str| {
+            spec.headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case(name))
+        };
+        let method = match spec.method {
+            HttpMethod::Get => "GET",
+            HttpMethod::Head => "HEAD",
+        };
+        let start = format!("{method} {} HTTP/1.1\r\n", request_target(&spec.path));
+        let host = match &spec.host {
+            _ if has("host") => HostHeader::Custom,
+            Some(host) if host.trim_matches(['[', ']']).parse::<IpAddr>().is_ok() => {
+                HostHeader::Fixed(host.clone())
+            }
+            _ => HostHeader::Target,
+        };
+        let mut rest = String::new();
+        if !has("user-agent") {
+            let _ = write!(rest, "User-Agent: {USER_AGENT}\r\n");
+        }
+        if !has("accept") {
+            rest.push_str("Accept: */*\r\n");
+        }
+        for (name, value) in &spec.headers {
+            let _ = write!(rest, "{name}: {value}\r\n");
+        }
+        if !has("connection") {
+            rest.push_str("Connection: close\r\n");
+        }
+        rest.push_str("\r\n");
+        Request {
+            start,
+            host,
+            rest,
+            tls: spec.tls,
+        }
+    }
+
+    /// The bytes to send to `addr`; `name` is the spec's host when it is a DNS name.
+    fn render(&self, addr: SocketAddr, name: Option<&str>) -> Vec<u8> {
+        let mut out = String::with_capacity(self.start.len() + self.rest.len() + 64);
+        out.push_str(&self.start);
+        match &self.host {
+            HostHeader::Custom => {}
+            HostHeader::Fixed(host) => {
+                let _ = write!(out, "Host: {host}\r\n");
+            }
+            HostHeader::Target => {
+                let _ = match (name, addr.ip()) {
+                    (Some(name), _) => write!(out, "Host: {name}"),
+                    (None, IpAddr::V4(ip)) => write!(out, "Host: {ip}"),
+                    (None, IpAddr::V6(ip)) => write!(out, "Host: [{ip}]"),
+                };
+                let default_port = if self.tls { 443 } else { 80 };
+                if addr.port() != default_port {
+                    let _ = write!(out, ":{}", addr.port());
+                }
+                out.push_str("\r\n");
+            }
+        }
+        out.push_str(&self.rest);
+        out.into_bytes()
+    }
+}
+
+/// The path as a request target: the fragment is dropped and bytes that may not appear in one
+/// (controls, space, non-ASCII) are percent-encoded, as a URL parser does.
+fn request_target(path: &str) -> String {
+    let path = path.split('#').next().unwrap_or(path);
+    let mut out = String::with_capacity(path.len());
+    for b in path.bytes() {
+        if b.is_ascii_graphic() {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
 }
 
 /// Ready HTTP(S) check.
 #[derive(Debug)]
 pub struct HttpChecker {
-    spec: HttpSpec,
-    tls: rustls::ClientConfig,
-    headers: HeaderMap,
+    request: Request,
+    /// HTTPS: the shared client configuration.
+    tls: Option<Arc<rustls::ClientConfig>>,
+    /// `host` when it is a DNS name: `Host` header and SNI. Otherwise the certificate is checked
+    /// against the target's address and no SNI is sent.
+    server_name: Option<ServerName<'static>>,
+    head: bool,
+    expect_status: Vec<StatusRange>,
     body_regex: Option<Regex>,
     digest: Option<String>,
-    /// `host` is a DNS name: the URL carries it (Host header and SNI follow) and the client maps
-    /// it to the target address instead of resolving it.
-    host_is_name: bool,
-    /// One client per target address (the scheduler gives each checker exactly one target), so
-    /// the name-to-target override can be baked into the client.
-    clients: Mutex<HashMap<SocketAddr, reqwest::Client>>,
+    source: Option<IpAddr>,
 }
 
 impl HttpChecker {
@@ -211,71 +347,52 @@ impl HttpChecker {
         spec.build()
     }
 
-    fn client_builder(&self) -> reqwest::ClientBuilder {
-        install_crypto_provider();
-        let mut builder = reqwest::Client::builder()
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .pool_max_idle_per_host(0)
-            .http1_only()
-            .user_agent(concat!("tandem-checkers/", env!("CARGO_PKG_VERSION")))
-            .default_headers(self.headers.clone())
-            .tls_backend_preconfigured(self.tls.clone());
-        if let Some(source) = self.spec.source {
-            builder = builder.local_address(source);
-        }
-        builder
-    }
-
-    fn client_for(&self, addr: SocketAddr) -> Result<reqwest::Client, Failure> {
-        let mut clients = self
-            .clients
-            .lock()
-            .map_err(|_| Failure::new(DownReason::Io, "HTTP client cache poisoned"))?;
-        if let Some(client) = clients.get(&addr) {
-            return Ok(client.clone());
-        }
-        let mut builder = self.client_builder();
-        if let (true, Some(host)) = (self.host_is_name, &self.spec.host) {
-            builder = builder.resolve(host, addr);
-        }
-        let client = builder
-            .build()
-            .map_err(|e| Failure::new(DownReason::Io, format!("HTTP client: {e}")))?;
-        clients.insert(addr, client.clone());
-        Ok(client)
-    }
-
-    fn url(&self, addr: SocketAddr) -> String {
-        let scheme = if self.spec.tls { "https" } else { "http" };
-        match (&self.spec.host, self.host_is_name) {
-            (Some(host), true) => format!("{scheme}://{host}:{}{}", addr.port(), self.spec.path),
-            _ => format!("{scheme}://{addr}{}", self.spec.path),
-        }
-    }
-
     fn status_ok(&self, code: u16) -> bool {
-        if self.spec.expect_status.is_empty() {
+        if self.expect_status.is_empty() {
             (200..=299).contains(&code)
         } else {
-            self.spec.expect_status.iter().any(|r| r.contains(code))
+            self.expect_status.iter().any(|r| r.contains(code))
+        }
+    }
+
+    fn host_name(&self) -> Option<&str> {
+        match &self.server_name {
+            Some(ServerName::DnsName(name)) => Some(name.as_ref()),
+            _ => None,
         }
     }
 
     async fn run(&self, target: Target) -> Result<Up, Failure> {
-        let client = self.client_for(target.addr)?;
-        let method = match self.spec.method {
-            HttpMethod::Get => reqwest::Method::GET,
-            HttpMethod::Head => reqwest::Method::HEAD,
-        };
-        let mut request = client.request(method, self.url(target.addr));
-        if let (Some(host), false) = (&self.spec.host, self.host_is_name) {
-            // An IP-literal virtual host: the URL already targets the real server, only the
-            // header differs.
-            request = request.header(reqwest::header::HOST, host);
+        let request = self.request.render(target.addr, self.host_name());
+        let stream = crate::tcp::connect(target.addr, self.source).await?;
+        match &self.tls {
+            None => self.exchange(stream, &request).await,
+            Some(config) => {
+                let name = self
+                    .server_name
+                    .clone()
+                    .unwrap_or_else(|| ServerName::IpAddress(target.addr.ip().into()));
+                let stream = tokio_rustls::TlsConnector::from(Arc::clone(config))
+                    .connect(name, stream)
+                    .await
+                    .map_err(|e| io_failure("TLS handshake", &e))?;
+                self.exchange(stream, &request).await
+            }
         }
-        let mut response = request.send().await.map_err(|e| classify(&e))?;
-        let code = response.status().as_u16();
+    }
+
+    /// Sends the request and judges the response.
+    async fn exchange<S>(&self, mut stream: S, request: &[u8]) -> Result<Up, Failure>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        stream
+            .write_all(request)
+            .await
+            .map_err(|e| io_failure("write", &e))?;
+        stream.flush().await.map_err(|e| io_failure("write", &e))?;
+        let mut input = Input::new(stream);
+        let (code, framing) = input.head(self.head).await?;
         if !self.status_ok(code) {
             return Err(Failure::new(
                 DownReason::BadStatus(code),
@@ -285,16 +402,7 @@ impl HttpChecker {
         if self.body_regex.is_none() && self.digest.is_none() {
             return Ok(Up::default());
         }
-        let mut body = Vec::new();
-        while body.len() < MAX_BODY {
-            match response.chunk().await.map_err(|e| classify(&e))? {
-                Some(chunk) => {
-                    let room = MAX_BODY - body.len();
-                    body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-                }
-                None => break,
-            }
-        }
+        let body = input.body(framing, MAX_BODY).await?;
         if let Some(regex) = &self.body_regex
             && !regex.is_match(&body)
         {
@@ -320,13 +428,47 @@ impl HttpChecker {
     }
 }
 
+/// An I/O error of the exchange: a TLS failure (a rustls error wrapped by tokio-rustls) is
+/// [`DownReason::Tls`], the others are classified as socket errors.
+fn io_failure(context: &str, err: &std::io::Error) -> Failure {
+    if wraps_rustls(err) {
+        Failure::new(DownReason::Tls, format!("{context}: {err}"))
+    } else {
+        Failure::from_io(context, err)
+    }
+}
+
+/// True when `err` wraps a rustls error, possibly through nested `io::Error`s.
+fn wraps_rustls(err: &std::io::Error) -> bool {
+    let mut inner = err.get_ref();
+    // Bounded: real chains are one or two levels deep.
+    for _ in 0..8 {
+        let Some(current) = inner else {
+            return false;
+        };
+        if current.downcast_ref::<rustls::Error>().is_some() {
+            return true;
+        }
+        inner = current
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref());
+    }
+    false
+}
+
+impl Checker for HttpChecker {
+    fn probe(&self, target: Target) -> ProbeFuture<'_> {
+        timed(self.run(target))
+    }
+}
+
 /// The TLS client configuration shared by every HTTPS check with the same `tls_verify`.
 ///
 /// Built once per process: loading the system trust store costs milliseconds, which for
-/// thousands of checks (one HTTP client each) would dominate start-up.
-fn shared_tls_config(verify: bool) -> Result<rustls::ClientConfig, BuildError> {
-    static VERIFYING: OnceLock<Result<rustls::ClientConfig, String>> = OnceLock::new();
-    static ACCEPTING: OnceLock<Result<rustls::ClientConfig, String>> = OnceLock::new();
+/// thousands of checks would dominate start-up; one `Arc` is shared by all of them.
+fn shared_tls_config(verify: bool) -> Result<Arc<rustls::ClientConfig>, BuildError> {
+    static VERIFYING: OnceLock<Result<Arc<rustls::ClientConfig>, String>> = OnceLock::new();
+    static ACCEPTING: OnceLock<Result<Arc<rustls::ClientConfig>, String>> = OnceLock::new();
     let cell = if verify { &VERIFYING } else { &ACCEPTING };
     cell.get_or_init(|| {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -338,7 +480,7 @@ fn shared_tls_config(verify: bool) -> Result<rustls::ClientConfig, BuildError> {
         } else {
             Arc::new(AcceptAnyCertificate(Arc::clone(&provider)))
         };
-        client_config(provider, verifier)
+        client_config(provider, verifier).map(Arc::new)
     })
     .clone()
     .map_err(|message| BuildError::Invalid {
@@ -424,64 +566,18 @@ pub fn md5_hex(body: &[u8]) -> String {
         .collect()
 }
 
-/// Maps a reqwest error to a typed reason by walking its cause chain: TLS failures come out of
-/// rustls (possibly wrapped in an `io::Error`), refusals out of the connect `io::Error`.
-fn classify(err: &reqwest::Error) -> Failure {
-    let mut detail = err.to_string();
-    let mut reason = if err.is_timeout() {
-        DownReason::Timeout
-    } else {
-        DownReason::Io
-    };
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = err.source();
-    while let Some(current) = cause {
-        detail.push_str(": ");
-        detail.push_str(&current.to_string());
-        if current.downcast_ref::<rustls::Error>().is_some() {
-            reason = DownReason::Tls;
-        } else if let Some(io) = current.downcast_ref::<std::io::Error>() {
-            if wraps_rustls(io) {
-                reason = DownReason::Tls;
-            } else if reason == DownReason::Io {
-                reason = Failure::from_io("", io).reason;
-            }
-        }
-        cause = current.source();
-    }
-    if reason == DownReason::Io && err.is_decode() {
-        reason = DownReason::Protocol;
-    }
-    Failure::new(reason, detail)
-}
-
-/// True when `err` wraps a rustls error, possibly through nested `io::Error`s (tokio-rustls
-/// wraps it once, hyper-util once more; `io::Error::source` skips the wrapped error itself).
-fn wraps_rustls(err: &std::io::Error) -> bool {
-    let mut inner = err.get_ref();
-    // Bounded: real chains are two levels deep.
-    for _ in 0..8 {
-        let Some(current) = inner else {
-            return false;
-        };
-        if current.downcast_ref::<rustls::Error>().is_some() {
-            return true;
-        }
-        inner = current
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref());
-    }
-    false
-}
-
-impl Checker for HttpChecker {
-    fn probe(&self, target: Target) -> ProbeFuture<'_> {
-        timed(self.run(target))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn build(spec: HttpSpec) -> HttpChecker {
+        spec.build().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn request(checker: &HttpChecker, addr: &str) -> String {
+        let addr: SocketAddr = addr.parse().unwrap_or_else(|e| panic!("{e}"));
+        String::from_utf8_lossy(&checker.request.render(addr, checker.host_name())).into_owned()
+    }
 
     #[test]
     fn md5_matches_the_rfc_1321_test_vector() {
@@ -490,15 +586,13 @@ mod tests {
 
     #[test]
     fn default_status_set_is_2xx_and_lists_override_it() {
-        let checker = HttpSpec::default().build().map_err(|e| e.to_string());
-        let checker = checker.unwrap_or_else(|e| panic!("{e}"));
+        let checker = build(HttpSpec::default());
         assert!(checker.status_ok(204));
         assert!(!checker.status_ok(301));
-        let spec = HttpSpec {
+        let checker = build(HttpSpec {
             expect_status: vec![StatusRange::single(301), StatusRange::range(500, 503)],
             ..HttpSpec::default()
-        };
-        let checker = spec.build().unwrap_or_else(|e| panic!("{e}"));
+        });
         assert!(checker.status_ok(301) && checker.status_ok(502));
         assert!(!checker.status_ok(200) && !checker.status_ok(504));
     }
@@ -527,6 +621,14 @@ mod tests {
                 headers: vec![("bad header".into(), "v".into())],
                 ..HttpSpec::default()
             },
+            HttpSpec {
+                headers: vec![("X-Ok".into(), "line\r\nInjected: 1".into())],
+                ..HttpSpec::default()
+            },
+            HttpSpec {
+                host: Some("www.example.test\r\nX: 1".into()),
+                ..HttpSpec::default()
+            },
         ];
         for spec in bad {
             assert!(spec.build().is_err(), "{spec:?} accepted");
@@ -534,21 +636,56 @@ mod tests {
     }
 
     #[test]
-    fn url_keeps_the_target_address_unless_host_is_a_name() {
-        let addr: SocketAddr = "[fd00::5]:8443".parse().unwrap_or_else(|e| panic!("{e}"));
-        let named = HttpSpec {
+    fn host_header_is_the_virtual_host_or_the_target_with_a_non_default_port() {
+        let plain = build(HttpSpec::default());
+        assert!(request(&plain, "10.0.0.5:80").contains("\r\nHost: 10.0.0.5\r\n"));
+        assert!(request(&plain, "10.0.0.5:8080").contains("\r\nHost: 10.0.0.5:8080\r\n"));
+        assert!(request(&plain, "[fd00::5]:8080").contains("\r\nHost: [fd00::5]:8080\r\n"));
+        let named = build(HttpSpec {
             tls: true,
+            tls_verify: false,
             host: Some("www.example.test".into()),
             path: "/h".into(),
             ..HttpSpec::default()
-        };
-        let named = named.build().unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(named.url(addr), "https://www.example.test:8443/h");
-        let literal = HttpSpec {
+        });
+        assert_eq!(named.host_name(), Some("www.example.test"));
+        let sent = request(&named, "[fd00::5]:8443");
+        assert!(sent.starts_with("GET /h HTTP/1.1\r\nHost: www.example.test:8443\r\n"));
+        assert!(request(&named, "[fd00::5]:443").contains("\r\nHost: www.example.test\r\n"));
+        let literal = build(HttpSpec {
             host: Some("192.0.2.1".into()),
             ..HttpSpec::default()
-        };
-        let literal = literal.build().unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(literal.url(addr), "http://[fd00::5]:8443/");
+        });
+        assert_eq!(literal.host_name(), None);
+        assert!(request(&literal, "[fd00::5]:8443").contains("\r\nHost: 192.0.2.1\r\n"));
+    }
+
+    #[test]
+    fn request_has_defaults_custom_headers_and_closes_the_connection() {
+        let checker = build(HttpSpec {
+            method: HttpMethod::Head,
+            path: "/a b?q=1#frag".into(),
+            headers: vec![
+                ("X-Tandem".into(), "1".into()),
+                ("accept".into(), "text/plain".into()),
+            ],
+            ..HttpSpec::default()
+        });
+        let sent = request(&checker, "10.0.0.5:80");
+        assert_eq!(
+            sent,
+            format!(
+                "HEAD /a%20b?q=1 HTTP/1.1\r\nHost: 10.0.0.5\r\nUser-Agent: {USER_AGENT}\r\n\
+                 X-Tandem: 1\r\naccept: text/plain\r\nConnection: close\r\n\r\n"
+            )
+        );
+        let custom_host = build(HttpSpec {
+            host: Some("ignored.test".into()),
+            headers: vec![("Host".into(), "mine.test".into())],
+            ..HttpSpec::default()
+        });
+        let sent = request(&custom_host, "10.0.0.5:80");
+        assert_eq!(sent.matches("Host:").count(), 1, "{sent}");
+        assert!(sent.contains("\r\nHost: mine.test\r\n"));
     }
 }
