@@ -365,6 +365,12 @@ impl HttpChecker {
     async fn run(&self, target: Target) -> Result<Up, Failure> {
         let request = self.request.render(target.addr, self.host_name());
         let stream = crate::tcp::connect(target.addr, self.source).await?;
+        // Closed with a RST once the verdict is in (SO_LINGER 0): the server has answered and
+        // closed its side (`Connection: close`), and the RST frees its socket at once instead of
+        // leaving it in TIME_WAIT / FIN_WAIT2 for every probe, and spares the FIN/ACK exchange.
+        socket2::SockRef::from(&stream)
+            .set_linger(Some(std::time::Duration::ZERO))
+            .map_err(|e| Failure::from_io("setsockopt", &e))?;
         match &self.tls {
             None => self.exchange(stream, &request).await,
             Some(config) => {

@@ -39,6 +39,7 @@ pub mod scheduler;
 pub mod smtp;
 pub mod state;
 pub mod tcp;
+mod tcp_probes;
 pub mod udp;
 
 pub use checker::{

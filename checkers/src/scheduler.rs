@@ -9,6 +9,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,14 +17,16 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use futures_util::future::{AbortHandle, Abortable};
 use futures_util::stream::FuturesUnordered;
+use tokio::io::unix::{AsyncFd, AsyncFdReadyGuard};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use crate::checker::{BuildError, Checker, Outcome, ProbeResult, probe_with_timeout};
+use crate::checker::{BuildError, CheckSpec, Checker, Outcome, ProbeResult, probe_with_timeout};
 use crate::schedule::{
     CheckConfig, CheckEvent, CheckKey, CheckStatus, EventKind, OwnerId, Schedule, StartProbe,
 };
+use crate::tcp_probes::{EpollFd, TcpDone, TcpProbes};
 
 /// Tuning of the scheduler.
 #[derive(Debug, Clone)]
@@ -156,6 +159,10 @@ impl Scheduler {
                 options.every_result,
             ),
             checkers: HashMap::new(),
+            tcp_checks: HashMap::new(),
+            tcp: TcpProbes::default(),
+            epoll: None,
+            ready: Vec::new(),
             probes: HashMap::new(),
             in_flight: FuturesUnordered::new(),
             waiting: VecDeque::new(),
@@ -234,11 +241,31 @@ impl Scheduler {
 }
 
 /// A finished probe.
+#[derive(Debug)]
 struct Done {
     key: CheckKey,
     result: ProbeResult,
     started: Instant,
     due: Duration,
+}
+
+impl From<TcpDone> for Done {
+    fn from(done: TcpDone) -> Self {
+        Done {
+            key: done.key,
+            result: done.result,
+            started: done.started,
+            due: done.due,
+        }
+    }
+}
+
+/// Waits until the fast path's epoll set has finished probes.
+async fn tcp_readable(epoll: Option<&AsyncFd<EpollFd>>) -> Option<AsyncFdReadyGuard<'_, EpollFd>> {
+    match epoll {
+        Some(epoll) => epoll.readable().await.ok(),
+        None => std::future::pending().await,
+    }
 }
 
 /// A probe running inside the driver task; `Err` when it was aborted (its check was removed).
@@ -253,6 +280,15 @@ struct Driver {
     core: Schedule,
     /// The built checker of every running check.
     checkers: HashMap<CheckKey, Arc<dyn Checker>>,
+    /// Source address of the TCP checks, which run on the fast path ([`crate::tcp_probes`])
+    /// instead of their checker.
+    tcp_checks: HashMap<CheckKey, Option<IpAddr>>,
+    tcp: TcpProbes,
+    /// The fast path's epoll set (`None`: it could not be created, TCP checks use their
+    /// checker).
+    epoll: Option<Arc<AsyncFd<EpollFd>>>,
+    /// Probes that finished as they started (fast path), not yet fed to the core.
+    ready: Vec<Done>,
     /// Abort handles of the probes in flight, by check (a check has at most one).
     probes: HashMap<CheckKey, AbortHandle>,
     in_flight: FuturesUnordered<InFlight>,
@@ -277,21 +313,40 @@ impl Driver {
         let timer = tokio::time::sleep_until(self.epoch);
         tokio::pin!(timer);
         let mut armed: Option<Instant> = None;
+        self.epoll = match EpollFd::new() {
+            Ok(epoll) => Some(Arc::new(epoll)),
+            Err(e) => {
+                warn!(error = %e, "no epoll set for TCP checks, they run through tokio");
+                None
+            }
+        };
+        let mut finished = Vec::new();
         loop {
+            if self.tcp.running() > 0 {
+                self.tcp.expire(Instant::now(), &mut finished);
+                for done in finished.drain(..) {
+                    self.finish(done.into());
+                }
+            }
             let now = self.now();
             for start in self.core.take_due(now) {
                 self.start_or_queue(start);
             }
-            let deadline = match (self.core.next_deadline(), self.flush_at) {
-                (Some(due), Some(flush)) => Some((self.epoch + due).min(flush)),
-                (due, flush) => due.map(|d| self.epoch + d).or(flush),
-            };
+            while let Some(done) = self.ready.pop() {
+                self.finish(done);
+            }
+            let due = self.core.next_deadline().map(|due| self.epoch + due);
+            let deadline = [due, self.flush_at, self.tcp.next_deadline()]
+                .into_iter()
+                .flatten()
+                .min();
             if deadline != armed {
                 if let Some(deadline) = deadline {
                     timer.as_mut().reset(deadline);
                 }
                 armed = deadline;
             }
+            let epoll = self.epoll.clone();
             tokio::select! {
                 command = commands.recv() => match command {
                     Some(command) => self.handle(command),
@@ -300,6 +355,15 @@ impl Driver {
                 Some(done) = self.in_flight.next(), if !self.in_flight.is_empty() => {
                     if let Ok(done) = done {
                         self.finish(done);
+                    }
+                }
+                Some(mut guard) = tcp_readable(epoll.as_deref()), if self.tcp.running() > 0 => {
+                    if self.tcp.harvest(guard.get_inner(), &mut finished) {
+                        guard.clear_ready();
+                    }
+                    drop(guard);
+                    for done in finished.drain(..) {
+                        self.finish(done.into());
                     }
                 }
                 () = &mut timer, if armed.is_some() => {
@@ -317,8 +381,12 @@ impl Driver {
         debug!("check scheduler stopped");
     }
 
+    fn running(&self) -> usize {
+        self.in_flight.len() + self.tcp.running()
+    }
+
     fn start_or_queue(&mut self, start: StartProbe) {
-        if self.in_flight.len() < self.max_concurrency {
+        if self.running() < self.max_concurrency {
             self.start_probe(start);
         } else {
             self.waiting.push_back(start);
@@ -326,6 +394,13 @@ impl Driver {
     }
 
     fn start_probe(&mut self, start: StartProbe) {
+        if let (Some(&source), Some(epoll)) = (self.tcp_checks.get(&start.key), &self.epoll) {
+            let due = start.due;
+            if let Some(done) = self.tcp.start(epoll.get_ref(), start, source, due) {
+                self.ready.push(done.into());
+            }
+            return;
+        }
         let Some(checker) = self.checkers.get(&start.key) else {
             return; // removed while it waited for a slot
         };
@@ -347,7 +422,7 @@ impl Driver {
 
     fn finish(&mut self, done: Done) {
         self.probes.remove(&done.key);
-        while self.in_flight.len() < self.max_concurrency
+        while self.running() < self.max_concurrency
             && let Some(start) = self.waiting.pop_front()
         {
             self.start_probe(start);
@@ -418,11 +493,18 @@ impl Driver {
             None => self.build(&owner, &config)?,
         };
         let now = self.now();
+        let tcp_source = match &config.spec {
+            CheckSpec::Tcp(spec) => Some(spec.source),
+            _ => None,
+        };
         let upserted = self.core.upsert(owner, config, now);
         if upserted.created
             && let Some(checker) = checker
         {
             self.checkers.insert(upserted.key, checker);
+            if let Some(source) = tcp_source {
+                self.tcp_checks.insert(upserted.key, source);
+            }
         }
         if let Some(dropped) = upserted.dropped {
             self.drop_check(dropped);
@@ -438,6 +520,9 @@ impl Driver {
 
     fn drop_check(&mut self, key: CheckKey) {
         self.checkers.remove(&key);
+        self.tcp_checks.remove(&key);
+        self.tcp.cancel(key);
+        self.ready.retain(|done| done.key != key);
         if let Some(probe) = self.probes.remove(&key) {
             probe.abort();
         }

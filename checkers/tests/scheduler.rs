@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use common::{Env, rs};
 use tandem_checkers::http::HttpSpec;
+use tandem_checkers::tcp::TcpSpec;
 use tandem_checkers::{
     CheckConfig, CheckEvent, CheckSpec, CheckTiming, DownReason, EventKind, Health, Outcome,
     OwnerId, RiseFall, Scheduler, SchedulerOptions,
@@ -240,4 +241,109 @@ fn updating_one_check_at_runtime_leaves_the_other_untouched() {
     let a_hits = common::hits(&access, "/a");
     let a2_hits = common::hits(&access, "/a2");
     assert!(a_hits >= 1 && a2_hits >= 1, "/a {a_hits}, /a2 {a2_hits}");
+}
+
+fn tcp_check(port: u16, source: Option<&str>, interval_ms: u64) -> CheckConfig {
+    CheckConfig {
+        spec: CheckSpec::Tcp(TcpSpec {
+            source: source.map(|s| s.parse().unwrap()),
+        }),
+        target: rs(port),
+        timing: CheckTiming {
+            interval: Duration::from_millis(interval_ms),
+            timeout: Duration::from_millis(300),
+            ..CheckTiming::default()
+        },
+        rise_fall: RiseFall {
+            rise: 1,
+            fall: 1,
+            initial: Health::Down,
+        },
+    }
+}
+
+/// Down reason of the next result of `owner` that is a failure, within 5 s.
+async fn next_failure(events: &mut UnboundedReceiver<CheckEvent>, owner: &str) -> CheckEvent {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let event = tokio::time::timeout_at(deadline, events.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no failure for {owner} within 5 s"))
+            .expect("scheduler stopped");
+        if event.owner.0 == owner && !event.result.outcome.is_up() {
+            return event;
+        }
+    }
+}
+
+fn reason(event: &CheckEvent) -> DownReason {
+    match &event.result.outcome {
+        Outcome::Down(failure) => failure.reason.clone(),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// TCP checks run on the scheduler's own epoll set with sockets reused from probe to probe:
+/// up, bound to a source address, refused, a bind error, a timeout (reported as the timeout),
+/// and up again on the same reused sockets once the server answers again.
+#[test]
+fn tcp_checks_in_the_scheduler_report_up_refused_bind_errors_and_timeouts() {
+    let env = Env::new("schedtcp");
+    env.start_nginx();
+    env.in_director(|| async {
+        let (scheduler, mut events) = Scheduler::start(SchedulerOptions {
+            every_result: true,
+            ..SchedulerOptions::default()
+        })
+        .unwrap();
+        let checks = [
+            ("up", tcp_check(8080, None, 50)),
+            ("bound", tcp_check(8080, Some(common::DIR_IP), 50)),
+            ("refused", tcp_check(8081, None, 50)),
+            ("foreign", tcp_check(8080, Some("192.0.2.9"), 50)),
+        ];
+        for (owner, config) in checks {
+            scheduler.upsert(owner.into(), config).await.unwrap();
+        }
+        let mut skipped = Vec::new();
+        for owner in ["up", "bound"] {
+            wait_event(
+                &mut events,
+                owner,
+                EventKind::Health(Health::Up),
+                Duration::from_secs(5),
+                &mut skipped,
+            )
+            .await;
+        }
+        assert_eq!(
+            reason(&next_failure(&mut events, "refused").await),
+            DownReason::Refused
+        );
+        assert_eq!(
+            reason(&next_failure(&mut events, "foreign").await),
+            DownReason::Io
+        );
+        // Several probes per check ran on reused sockets; all still up.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let status = scheduler.status("up".into()).await.unwrap().unwrap();
+        assert!(
+            status.probes >= 3 && status.health == Health::Up,
+            "{status:?}"
+        );
+
+        env.blackhole();
+        let timeout = next_failure(&mut events, "up").await;
+        assert_eq!(reason(&timeout), DownReason::Timeout);
+        assert_eq!(timeout.result.latency, Duration::from_millis(300));
+        env.unblackhole();
+        wait_event(
+            &mut events,
+            "up",
+            EventKind::Health(Health::Up),
+            Duration::from_secs(5),
+            &mut skipped,
+        )
+        .await;
+    });
 }
