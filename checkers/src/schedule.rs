@@ -154,7 +154,9 @@ pub struct Upserted {
 #[derive(Debug)]
 struct Entry {
     config: CheckConfig,
-    owners: BTreeSet<OwnerId>,
+    /// Sorted, no duplicates. A sorted `Vec`, not a `BTreeSet`: almost every check has one
+    /// owner, and a B-tree leaf for one element costs ~300 bytes per check.
+    owners: Vec<OwnerId>,
     tracker: HealthTracker,
     /// Next start while idle; `None` while a probe runs.
     due: Option<Duration>,
@@ -246,7 +248,9 @@ impl Schedule {
         let (key, created) = match self.by_config.get(&config) {
             Some(&key) => {
                 if let Some(entry) = self.entries.get_mut(&key) {
-                    entry.owners.insert(owner.clone());
+                    if let Err(at) = entry.owners.binary_search(&owner) {
+                        entry.owners.insert(at, owner.clone());
+                    }
                     if let (true, Some(last)) = (entry.tracker.observed(), &entry.last) {
                         events.push(CheckEvent {
                             owner: owner.clone(),
@@ -271,7 +275,7 @@ impl Schedule {
                     Entry {
                         tracker: HealthTracker::new(config.rise_fall),
                         config,
-                        owners: BTreeSet::from([owner.clone()]),
+                        owners: vec![owner.clone()],
                         due: Some(due),
                         running_due: due,
                         attempt: 0,
@@ -300,7 +304,9 @@ impl Schedule {
     fn detach(&mut self, owner: &OwnerId) -> Option<CheckKey> {
         let key = self.owners.remove(owner)?;
         let entry = self.entries.get_mut(&key)?;
-        entry.owners.remove(owner);
+        if let Ok(at) = entry.owners.binary_search(owner) {
+            entry.owners.remove(at);
+        }
         if !entry.owners.is_empty() {
             return None;
         }

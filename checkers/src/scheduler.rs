@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -159,6 +159,8 @@ impl Scheduler {
                 options.every_result,
             ),
             checkers: HashMap::new(),
+            shared: HashMap::new(),
+            shared_pruned_at: 0,
             tcp_checks: HashMap::new(),
             tcp: TcpProbes::default(),
             epoll: None,
@@ -280,6 +282,12 @@ struct Driver {
     core: Schedule,
     /// The built checker of every running check.
     checkers: HashMap<CheckKey, Arc<dyn Checker>>,
+    /// Built checkers by spec, shared by every check with an equal spec: a checker takes its
+    /// target per probe, so 10,000 real servers with one HTTP check share one compiled regex
+    /// and rendered request. Weak: a checker goes with its last check; dead entries are pruned
+    /// whenever the map has doubled since the last prune.
+    shared: HashMap<CheckSpec, Weak<dyn Checker>>,
+    shared_pruned_at: usize,
     /// Source address of the TCP checks, which run on the fast path ([`crate::tcp_probes`])
     /// instead of their checker.
     tcp_checks: HashMap<CheckKey, Option<IpAddr>>,
@@ -469,6 +477,9 @@ impl Driver {
         if !self.core.would_create(config) {
             return Ok(None);
         }
+        if let Some(checker) = self.shared.get(&config.spec).and_then(Weak::upgrade) {
+            return Ok(Some(checker));
+        }
         config
             .spec
             .build()
@@ -477,6 +488,18 @@ impl Driver {
                 owner: owner.clone(),
                 source,
             })
+    }
+
+    /// Offers `checker` (built for `spec`) for sharing.
+    fn share(&mut self, spec: &CheckSpec, checker: &Arc<dyn Checker>) {
+        if self.shared.get(spec).and_then(Weak::upgrade).is_some() {
+            return;
+        }
+        self.shared.insert(spec.clone(), Arc::downgrade(checker));
+        if self.shared.len() > 2 * self.shared_pruned_at.max(64) {
+            self.shared.retain(|_, checker| checker.strong_count() > 0);
+            self.shared_pruned_at = self.shared.len();
+        }
     }
 
     /// Applies an upsert whose checker (when new) is already built.
@@ -497,10 +520,14 @@ impl Driver {
             CheckSpec::Tcp(spec) => Some(spec.source),
             _ => None,
         };
+        let spec = checker.as_ref().map(|_| config.spec.clone());
         let upserted = self.core.upsert(owner, config, now);
         if upserted.created
             && let Some(checker) = checker
         {
+            if let Some(spec) = spec {
+                self.share(&spec, &checker);
+            }
             self.checkers.insert(upserted.key, checker);
             if let Some(source) = tcp_source {
                 self.tcp_checks.insert(upserted.key, source);
