@@ -1,21 +1,37 @@
-//! The I/O shell of one VRRP instance: a tokio task that owns the sans-IO
+//! The I/O shell of one VRRP instance: a thread of its own that owns the sans-IO
 //! [`tandem_vrrp::Instance`], its raw sockets and its timer, and carries out the actions the
 //! state machine returns (send adverts, add/remove VIPs over rtnetlink, gratuitous ARP/NA).
 //! State changes go to the director, which runs notify commands, alerts and sync groups.
+//!
+//! Why a plain thread sleeping in `ppoll`, not a task on the daemon's tokio runtime:
+//! - **Timing isolation.** An advert every 10 ms and a Master_Down_Timer of ~30 ms must not
+//!   queue behind thousands of health-check probes or an IPVS reconcile, nor behind another
+//!   instance's VIP change. keepalived runs VRRP in a process of its own for the same reason.
+//! - **Idle cost.** A master's steady state is one `ppoll` that times out and one `sendto`
+//!   per advert, a backup's one `ppoll` and one `recvmsg`: the fewest system calls VRRP can
+//!   be done with. On a tokio runtime each advert also cost an eventfd `write` and an extra
+//!   `epoll_wait` (the time driver wakes its own thread whenever a timer is set after the
+//!   previous one fired), a multi-thread runtime ~3 context switches more, and the reactor
+//!   an extra `recvmsg` per advert to see `EAGAIN`; at 10 ms adverts that was twice the CPU
+//!   of keepalived's master.
+//!
+//! The rare asynchronous work (rtnetlink requests, `nft`) runs to completion on a
+//! current-thread runtime owned by the instance thread, which is idle otherwise.
 
 use std::collections::HashSet;
 use std::net::IpAddr;
+use std::os::fd::AsFd;
+use std::sync::mpsc::TryRecvError;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tandem_vrrp::garp::{gratuitous_arp, unsolicited_na};
-use tandem_vrrp::net::{AsyncVrrpSocket, PacketSocket, VrrpSocket};
+use tandem_vrrp::net::{PacketSocket, VrrpSocket, wait_readable};
 use tandem_vrrp::packet::peek_vrid;
 use tandem_vrrp::{Action, Centiseconds, Event, Instance, InstanceConfig, State, Version};
 use tokio::sync::mpsc;
-use tokio::time::Instant;
 
-use super::{InstanceCommand, InstanceReport, Snapshot, Transition};
+use super::{CommandQueue, InstanceCommand, InstanceReport, Snapshot, Transition};
 use super::{accept, addresses};
 use crate::config::{Cidr, VrrpInstance};
 
@@ -95,7 +111,8 @@ struct Io {
     netlink: rtnetlink::Handle,
     ifindex: u32,
     primary: IpAddr,
-    socket: AsyncVrrpSocket,
+    /// Non-blocking: read only after `ppoll` said it is readable.
+    socket: VrrpSocket,
     frames: PacketSocket,
 }
 
@@ -126,7 +143,7 @@ async fn setup(spec: &InstanceSpec) -> Result<Io, String> {
         }
     };
     let socket = VrrpSocket::open(&spec.interface, primary)
-        .and_then(AsyncVrrpSocket::new)
+        .and_then(|s| s.set_nonblocking(true).map(|()| s))
         .map_err(|e| format!("VRRP socket on {}: {e}", spec.interface))?;
     let frames = PacketSocket::open(&spec.interface)
         .map_err(|e| format!("packet socket on {}: {e}", spec.interface))?;
@@ -139,31 +156,53 @@ async fn setup(spec: &InstanceSpec) -> Result<Io, String> {
     })
 }
 
-/// Runs one instance until shutdown.
-pub async fn run(
+/// Why the instance loop stopped waiting.
+struct Woken {
+    packet: bool,
+    command: bool,
+}
+
+/// Runs one instance until shutdown, on the calling thread (see the module docs).
+pub fn run(
     spec: InstanceSpec,
-    mut commands: mpsc::Receiver<InstanceCommand>,
+    commands: CommandQueue,
     reports: mpsc::UnboundedSender<InstanceReport>,
     snapshot: Arc<Mutex<Snapshot>>,
 ) {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(instance = %spec.name, vrid = spec.vrid, error = %e, "cannot build the VRRP instance's runtime");
+            set_fault(&snapshot, format!("cannot start: {e}"));
+            return;
+        }
+    };
     // Commands that arrive while the interface is not ready yet (tracking, sync-group hold)
     // are applied, in order, once the state machine exists.
     let mut pending = Vec::new();
     let io = loop {
-        match setup(&spec).await {
+        match rt.block_on(setup(&spec)) {
             Ok(io) => break io,
             Err(error) => {
                 tracing::warn!(instance = %spec.name, vrid = spec.vrid, error = %error, "VRRP instance cannot start yet; retrying");
-                if let Ok(mut s) = snapshot.lock() {
-                    s.state = State::Fault;
-                    s.error = Some(error);
+                set_fault(&snapshot, error);
+                if let Err(e) = wait_readable([commands.wakeup.as_fd()], Some(SETUP_RETRY)) {
+                    tracing::warn!(instance = %spec.name, error = %e, "VRRP wait failed");
+                    std::thread::sleep(SETUP_RETRY);
                 }
-                tokio::select! {
-                    _ = tokio::time::sleep(SETUP_RETRY) => {}
-                    command = commands.recv() => match command {
-                        Some(InstanceCommand::Shutdown(done)) => { let _ = done.send(()); return; }
-                        None => return,
-                        Some(other) => pending.push(other),
+                commands.wakeup.clear();
+                loop {
+                    match commands.queue.try_recv() {
+                        Ok(InstanceCommand::Shutdown(done)) => {
+                            let _ = done.send(());
+                            return;
+                        }
+                        Ok(other) => pending.push(other),
+                        Err(TryRecvError::Empty) => break,
+                        Err(TryRecvError::Disconnected) => return,
                     }
                 }
             }
@@ -174,14 +213,14 @@ pub async fn run(
     // they must go before anyone else takes over (keepalived leaves them, and both directors
     // then answer ARP for the VIP).
     for vip in &spec.virtual_addresses {
-        if let Err(e) = addresses::remove(&io.netlink, io.ifindex, vip).await {
+        if let Err(e) = rt.block_on(addresses::remove(&io.netlink, io.ifindex, vip)) {
             tracing::warn!(instance = %spec.name, vip = %vip, error = %e, "cannot remove stale virtual address");
         }
     }
     if !spec.accept_mode {
         // A filter a killed daemon left: not master yet, so nothing to drop.
         let script = accept::script(spec.vrid, spec.ipv6(), &spec.virtual_addresses, false);
-        if let Err(e) = accept::apply(&script).await {
+        if let Err(e) = rt.block_on(accept::apply(&script)) {
             tracing::error!(instance = %spec.name, vrid = spec.vrid, error = %e, "cannot clear the accept_mode filter");
         }
     }
@@ -202,10 +241,7 @@ pub async fn run(
         Ok(i) => i,
         Err(e) => {
             tracing::error!(instance = %spec.name, error = %e, "invalid VRRP instance parameters");
-            if let Ok(mut s) = snapshot.lock() {
-                s.state = State::Fault;
-                s.error = Some(e.to_string());
-            }
+            set_fault(&snapshot, e.to_string());
             return;
         }
     };
@@ -218,6 +254,7 @@ pub async fn run(
     let mut shell = Shell {
         spec: &spec,
         io: &io,
+        rt: &rt,
         reports: &reports,
         second_garp: None,
     };
@@ -225,75 +262,82 @@ pub async fn run(
     // sees the right priority, fault and hold.
     for command in pending {
         if let Some(event) = event_of(&command) {
-            let actions = instance.handle(event, std::time::Instant::now());
-            shell.apply(&instance, actions).await;
+            let actions = instance.handle(event, Instant::now());
+            shell.apply(&instance, actions);
         }
     }
-    let actions = instance.handle(Event::Startup, std::time::Instant::now());
-    shell.apply(&instance, actions).await;
+    let actions = instance.handle(Event::Startup, Instant::now());
+    shell.apply(&instance, actions);
     publish(&snapshot, &instance);
 
-    let mut buf = vec![0u8; 2048];
+    let mut buf = [0u8; 2048];
     loop {
-        let deadline = instance.next_deadline().map(Instant::from_std);
-        let second_garp = shell.second_garp;
-        tokio::select! {
-            biased;
-            command = commands.recv() => {
-                let (event, done) = match command {
-                    Some(InstanceCommand::Shutdown(done)) => (Event::Shutdown, Some(done)),
-                    None => (Event::Shutdown, None),
-                    Some(other) => match event_of(&other) {
+        let woken = match shell.wait(&instance, &commands) {
+            Ok(woken) => woken,
+            Err(e) => {
+                tracing::warn!(instance = %spec.name, vrid = spec.vrid, error = %e, "VRRP wait failed");
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            }
+        };
+        // Director commands first: a shutdown must not be preceded by a takeover.
+        if woken.command {
+            commands.wakeup.clear();
+            loop {
+                let (event, done) = match commands.queue.try_recv() {
+                    Ok(InstanceCommand::Shutdown(done)) => (Event::Shutdown, Some(done)),
+                    Err(TryRecvError::Disconnected) => (Event::Shutdown, None),
+                    Err(TryRecvError::Empty) => break,
+                    Ok(other) => match event_of(&other) {
                         Some(event) => (event, None),
                         None => continue,
                     },
                 };
                 let is_shutdown = matches!(event, Event::Shutdown);
-                let actions = instance.handle(event, std::time::Instant::now());
-                shell.apply(&instance, actions).await;
+                let actions = instance.handle(event, Instant::now());
+                shell.apply(&instance, actions);
                 publish(&snapshot, &instance);
                 if is_shutdown {
-                    if let Some(done) = done { let _ = done.send(()); }
+                    if let Some(done) = done {
+                        let _ = done.send(());
+                    }
                     tracing::info!(instance = %spec.name, vrid = spec.vrid, "VRRP instance stopped");
                     return;
                 }
             }
-            _ = sleep_until(deadline) => {
-                let actions = instance.handle(Event::Timer, std::time::Instant::now());
-                shell.apply(&instance, actions).await;
-                publish(&snapshot, &instance);
-            }
-            _ = sleep_until(second_garp) => {
-                shell.second_garp = None;
-                if instance.state() == State::Master {
-                    shell.gratuitous(&spec.virtual_addresses.iter().map(|c| c.addr).collect::<Vec<_>>());
-                }
-            }
-            received = io.socket.recv(&mut buf) => {
-                let datagram = match received {
-                    Ok(d) => d,
-                    Err(e) => {
-                        tracing::warn!(instance = %spec.name, error = %e, "VRRP receive failed");
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                        continue;
-                    }
-                };
-                if datagram.ifindex.is_some_and(|i| i != io.ifindex) {
-                    continue;
-                }
-                let packet = datagram.packet(&buf);
-                if peek_vrid(packet.payload).is_some_and(|v| v != spec.vrid && spec.sibling_vrids.contains(&v)) {
-                    continue;
-                }
-                match instance.receive(&packet, std::time::Instant::now()) {
-                    Ok(actions) => shell.apply(&instance, actions).await,
-                    Err(reason) => {
-                        tracing::debug!(instance = %spec.name, vrid = spec.vrid, source = %packet.source, reason = %reason, "VRRP packet dropped");
-                    }
-                }
-                publish(&snapshot, &instance);
+        }
+        // A received advert before the timer: an advert that waited in the queue while this
+        // thread was late (scheduling, a slow VIP change) still counts, instead of the
+        // expired Master_Down_Timer making a backup take over from a master that is alive.
+        if woken.packet {
+            shell.receive(&mut instance, &mut buf);
+            publish(&snapshot, &instance);
+        }
+        let now = Instant::now();
+        if instance.next_deadline().is_some_and(|d| d <= now) {
+            let actions = instance.handle(Event::Timer, now);
+            shell.apply(&instance, actions);
+            publish(&snapshot, &instance);
+        }
+        if shell.second_garp.is_some_and(|d| d <= now) {
+            shell.second_garp = None;
+            if instance.state() == State::Master {
+                shell.gratuitous(
+                    &spec
+                        .virtual_addresses
+                        .iter()
+                        .map(|c| c.addr)
+                        .collect::<Vec<_>>(),
+                );
             }
         }
+    }
+}
+
+fn set_fault(snapshot: &Mutex<Snapshot>, error: String) {
+    if let Ok(mut s) = snapshot.lock() {
+        s.state = State::Fault;
+        s.error = Some(error);
     }
 }
 
@@ -310,13 +354,6 @@ fn event_of(command: &InstanceCommand) -> Option<Event> {
     })
 }
 
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
-    }
-}
-
 fn publish(snapshot: &Mutex<Snapshot>, instance: &Instance) {
     if let Ok(mut s) = snapshot.lock() {
         s.state = instance.state();
@@ -329,31 +366,67 @@ fn publish(snapshot: &Mutex<Snapshot>, instance: &Instance) {
 struct Shell<'a> {
     spec: &'a InstanceSpec,
     io: &'a Io,
+    /// Runs the rare asynchronous work (rtnetlink, nft) to completion on this thread.
+    rt: &'a tokio::runtime::Runtime,
     reports: &'a mpsc::UnboundedSender<InstanceReport>,
     second_garp: Option<Instant>,
 }
 
 impl Shell<'_> {
+    /// Sleeps until a packet or a command arrives or the next timer (state machine or
+    /// second gratuitous burst) is due: one `ppoll` per advert interval.
+    fn wait(&self, instance: &Instance, commands: &CommandQueue) -> std::io::Result<Woken> {
+        let deadline = match (instance.next_deadline(), self.second_garp) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        let [packet, command] =
+            wait_readable([self.io.socket.as_fd(), commands.wakeup.as_fd()], timeout)?;
+        Ok(Woken { packet, command })
+    }
+
+    /// Reads one packet (the socket is non-blocking; another one waiting wakes the next
+    /// `ppoll` at once) and hands it to the state machine.
+    fn receive(&mut self, instance: &mut Instance, buf: &mut [u8]) {
+        let spec = self.spec;
+        let datagram = match self.io.socket.recv(buf) {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+            Err(e) => {
+                tracing::warn!(instance = %spec.name, vrid = spec.vrid, error = %e, "VRRP receive failed");
+                return;
+            }
+        };
+        if datagram.ifindex.is_some_and(|i| i != self.io.ifindex) {
+            return;
+        }
+        let packet = datagram.packet(buf);
+        if peek_vrid(packet.payload)
+            .is_some_and(|v| v != spec.vrid && spec.sibling_vrids.contains(&v))
+        {
+            return;
+        }
+        match instance.receive(&packet, Instant::now()) {
+            Ok(actions) => self.apply(instance, actions),
+            Err(reason) => {
+                tracing::debug!(instance = %spec.name, vrid = spec.vrid, source = %packet.source, reason = %reason, "VRRP packet dropped");
+            }
+        }
+    }
+
     /// Carries out actions in order. A failed action is logged and the rest still run: a VIP
     /// that cannot be added must not stop the advert that keeps the peer backup.
-    async fn apply(&mut self, instance: &Instance, actions: Vec<Action>) {
+    fn apply(&mut self, instance: &Instance, actions: Vec<Action>) {
         let spec = self.spec;
         for action in actions {
             match action {
                 Action::SendAdvert(advert) => {
                     let result = if spec.unicast_peers.is_empty() {
-                        self.io
-                            .socket
-                            .get_ref()
-                            .send_advert_multicast(&advert)
-                            .map(|_| ())
+                        self.io.socket.send_advert_multicast(&advert).map(|_| ())
                     } else {
                         spec.unicast_peers.iter().try_for_each(|peer| {
-                            self.io
-                                .socket
-                                .get_ref()
-                                .send_advert(&advert, *peer)
-                                .map(|_| ())
+                            self.io.socket.send_advert(&advert, *peer).map(|_| ())
                         })
                     };
                     if let Err(e) = result {
@@ -363,13 +436,12 @@ impl Shell<'_> {
                 Action::AddVirtualAddresses(addrs) => {
                     // accept_mode: false: the filter goes in before the VIPs are ours.
                     if !spec.accept_mode && !instance.accepts_vip_traffic() {
-                        self.accept_filter(true).await;
+                        self.accept_filter(true);
                     }
                     for addr in addrs {
                         let cidr = spec.cidr_of(addr);
-                        if let Err(e) =
-                            addresses::add(&self.io.netlink, self.io.ifindex, &cidr).await
-                        {
+                        let added = addresses::add(&self.io.netlink, self.io.ifindex, &cidr);
+                        if let Err(e) = self.rt.block_on(added) {
                             tracing::error!(instance = %spec.name, vip = %cidr, error = %e, "cannot add virtual address");
                         }
                     }
@@ -378,14 +450,13 @@ impl Shell<'_> {
                     self.second_garp = None;
                     for addr in addrs {
                         let cidr = spec.cidr_of(addr);
-                        if let Err(e) =
-                            addresses::remove(&self.io.netlink, self.io.ifindex, &cidr).await
-                        {
+                        let removed = addresses::remove(&self.io.netlink, self.io.ifindex, &cidr);
+                        if let Err(e) = self.rt.block_on(removed) {
                             tracing::error!(instance = %spec.name, vip = %cidr, error = %e, "cannot remove virtual address");
                         }
                     }
                     if !spec.accept_mode {
-                        self.accept_filter(false).await;
+                        self.accept_filter(false);
                     }
                 }
                 Action::SendGratuitous(addrs) => {
@@ -428,10 +499,10 @@ impl Shell<'_> {
     }
 
     /// Installs (`drop`) or removes the accept_mode filter of this instance's VIPs.
-    async fn accept_filter(&self, drop: bool) {
+    fn accept_filter(&self, drop: bool) {
         let spec = self.spec;
         let script = accept::script(spec.vrid, spec.ipv6(), &spec.virtual_addresses, drop);
-        match accept::apply(&script).await {
+        match self.rt.block_on(accept::apply(&script)) {
             Ok(()) => {
                 tracing::debug!(instance = %spec.name, vrid = spec.vrid, drop, "accept_mode filter updated")
             }

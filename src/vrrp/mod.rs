@@ -1,4 +1,4 @@
-//! VRRP wiring: one task per configured instance (see `instance_task.rs`), link monitoring
+//! VRRP wiring: one thread per configured instance (see `instance_task.rs`), link monitoring
 //! over rtnetlink (`links.rs`), VIP management (`addresses.rs`) and tracking arithmetic
 //! (`tracking.rs`). The protocol itself lives in the `tandem-vrrp` crate.
 
@@ -6,16 +6,15 @@ pub mod accept;
 pub mod addresses;
 pub mod instance_task;
 pub mod links;
-pub mod runtime;
 pub mod tracking;
 
 use std::collections::HashSet;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
+use tandem_vrrp::net::Wakeup;
 use tandem_vrrp::{Counters, State, TransitionReason};
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
 
 use crate::config::Config;
 pub use instance_task::InstanceSpec;
@@ -73,13 +72,59 @@ pub struct Snapshot {
     pub error: Option<String>,
 }
 
+/// How many commands may wait for an instance (the director sends a handful per event).
+const COMMAND_QUEUE: usize = 64;
+
+/// The director's end of an instance's command queue: a bounded queue plus an eventfd that
+/// wakes the instance thread out of its `ppoll`.
+#[derive(Debug, Clone)]
+pub struct CommandSender {
+    queue: std::sync::mpsc::SyncSender<InstanceCommand>,
+    /// None for an instance whose thread never started (sends fail: nobody reads).
+    wakeup: Option<Arc<Wakeup>>,
+}
+
+impl CommandSender {
+    /// Queues `command` without waiting; an error when the queue is full or the instance
+    /// has stopped.
+    pub fn try_send(
+        &self,
+        command: InstanceCommand,
+    ) -> Result<(), std::sync::mpsc::TrySendError<InstanceCommand>> {
+        self.queue.try_send(command)?;
+        if let Some(Err(e)) = self.wakeup.as_ref().map(|w| w.wake()) {
+            tracing::error!(error = %e, "cannot wake a VRRP instance thread");
+        }
+        Ok(())
+    }
+}
+
+/// The instance thread's end of its command queue.
+#[derive(Debug)]
+pub struct CommandQueue {
+    queue: std::sync::mpsc::Receiver<InstanceCommand>,
+    wakeup: Arc<Wakeup>,
+}
+
+/// A bounded command queue for one instance.
+fn command_queue() -> std::io::Result<(CommandSender, CommandQueue)> {
+    let wakeup = Arc::new(Wakeup::new()?);
+    let (tx, rx) = std::sync::mpsc::sync_channel(COMMAND_QUEUE);
+    Ok((
+        CommandSender {
+            queue: tx,
+            wakeup: Some(wakeup.clone()),
+        },
+        CommandQueue { queue: rx, wakeup },
+    ))
+}
+
 /// A running instance as the director holds it.
 #[derive(Debug)]
 pub struct InstanceHandle {
     pub spec: InstanceSpec,
-    pub commands: mpsc::Sender<InstanceCommand>,
+    pub commands: CommandSender,
     pub snapshot: Arc<Mutex<Snapshot>>,
-    pub task: JoinHandle<()>,
 }
 
 impl InstanceHandle {
@@ -92,13 +137,13 @@ impl InstanceHandle {
         let (done, wait) = oneshot::channel();
         if self
             .commands
-            .send(InstanceCommand::Shutdown(done))
-            .await
+            .try_send(InstanceCommand::Shutdown(done))
             .is_ok()
         {
+            // The thread exits after answering; one stuck in a VIP change past this bound is
+            // left to finish on its own (it holds nothing the next instance needs).
             let _ = tokio::time::timeout(std::time::Duration::from_secs(5), wait).await;
         }
-        self.task.abort();
     }
 }
 
@@ -122,9 +167,9 @@ pub fn specs(config: &Config) -> Vec<InstanceSpec> {
         .collect()
 }
 
-/// Starts one instance task, on the VRRP thread (see `runtime.rs`).
+/// Starts one instance on a thread of its own (see `instance_task.rs`). When the OS refuses
+/// the thread or its eventfd, the instance shows FAULT with the reason in its status.
 pub fn spawn(spec: InstanceSpec, reports: mpsc::UnboundedSender<InstanceReport>) -> InstanceHandle {
-    let (commands, rx) = mpsc::channel(64);
     let snapshot = Arc::new(Mutex::new(Snapshot {
         state: State::Initialize,
         effective_priority: spec.priority,
@@ -133,16 +178,32 @@ pub fn spawn(spec: InstanceSpec, reports: mpsc::UnboundedSender<InstanceReport>)
         counters: Counters::default(),
         error: None,
     }));
-    let task = runtime::spawn(instance_task::run(
-        spec.clone(),
-        rx,
-        reports,
-        snapshot.clone(),
-    ));
+    let started = command_queue().and_then(|(commands, queue)| {
+        let (thread_spec, thread_snapshot) = (spec.clone(), snapshot.clone());
+        std::thread::Builder::new()
+            .name(format!("vrrp-{}", spec.vrid))
+            .spawn(move || instance_task::run(thread_spec, queue, reports, thread_snapshot))
+            .map(|_detached| commands)
+    });
+    let commands = match started {
+        Ok(commands) => commands,
+        Err(e) => {
+            tracing::error!(instance = %spec.name, vrid = spec.vrid, error = %e, "cannot start the VRRP instance thread");
+            if let Ok(mut s) = snapshot.lock() {
+                s.state = State::Fault;
+                s.error = Some(format!("cannot start its thread: {e}"));
+            }
+            // A queue nobody reads: commands to it fail as to a stopped instance.
+            let (tx, _) = std::sync::mpsc::sync_channel(0);
+            CommandSender {
+                queue: tx,
+                wakeup: None,
+            }
+        }
+    };
     InstanceHandle {
         spec,
         commands,
         snapshot,
-        task,
     }
 }

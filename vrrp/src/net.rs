@@ -1,10 +1,11 @@
 //! Raw-socket helpers: the VRRP socket (IP protocol 112, IPv4 and IPv6), an `AF_PACKET`
-//! sender for gratuitous ARP/NA frames, interface look-ups, and a tokio wrapper.
+//! sender for gratuitous ARP/NA frames, interface look-ups, a tokio wrapper, and a `ppoll`
+//! wait with an eventfd wake-up for a thread that runs instances without a runtime.
 //!
 //! This is the only module with `unsafe` code: `socket2` covers most options, but not
 //! `IP_PKTINFO`, `IPV6_RECVPKTINFO` and `IPV6_CHECKSUM`, nor reading control messages
-//! (`recvmsg` + `CMSG_*`), `sockaddr_ll` for `AF_PACKET`, `if_nametoindex`, `SIOCGIFHWADDR`
-//! and `setns`. Each `unsafe` block is a single FFI call or a read of a C struct the kernel
+//! (`recvmsg` + `CMSG_*`), `sockaddr_ll` for `AF_PACKET`, `if_nametoindex`, `SIOCGIFHWADDR`,
+//! `setns`, `eventfd` and `ppoll`. Each `unsafe` block is a single FFI call or a read of a C struct the kernel
 //! filled, with the reason it is sound next to it.
 //!
 //! # Why two sockets per [`VrrpSocket`]
@@ -18,11 +19,11 @@
 
 use std::ffi::CString;
 use std::fs::File;
-use std::io;
+use std::io::{self, Read, Write};
 use std::mem;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::ops::Range;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::ptr;
 use std::time::Duration;
@@ -567,4 +568,92 @@ impl AsRawFd for PacketSocket {
     fn as_raw_fd(&self) -> RawFd {
         self.socket.as_raw_fd()
     }
+}
+
+/// Wakes a thread blocked in [`wait_readable`] from another thread: an eventfd, readable while
+/// a wake-up is pending. It lets a VRRP instance thread sleep in one `ppoll` on its socket
+/// and its command queue at once.
+#[derive(Debug)]
+pub struct Wakeup {
+    eventfd: File,
+}
+
+impl Wakeup {
+    /// A new, non-blocking eventfd.
+    pub fn new() -> io::Result<Wakeup> {
+        // SAFETY: eventfd takes no pointers; it returns a new descriptor or -1.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` was just returned by eventfd and nothing else owns it.
+        let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(Wakeup {
+            eventfd: File::from(owned),
+        })
+    }
+
+    /// Makes the descriptor readable (wakes the waiting thread). Never blocks: a counter that
+    /// is full already means a wake-up is pending.
+    pub fn wake(&self) -> io::Result<()> {
+        match (&self.eventfd).write(&1u64.to_ne_bytes()) {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Consumes pending wake-ups, so the next wait blocks again.
+    pub fn clear(&self) {
+        let mut counter = [0u8; 8];
+        // WouldBlock: nothing was pending. An eventfd read has no other failure mode here.
+        let _ = (&self.eventfd).read(&mut counter);
+    }
+}
+
+impl AsFd for Wakeup {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.eventfd.as_fd()
+    }
+}
+
+/// Blocks until one of `fds` is readable (or has an error or hang-up pending, which a read
+/// then reports) or `timeout` has passed (`None`: no limit), and says which are.
+///
+/// `ppoll`, because it takes the timeout in nanoseconds: `poll` and `epoll_wait` count whole
+/// milliseconds, so a 10 ms advert timer would fire up to 1 ms late, and the Master_Down
+/// timer's precision is the failover time. An interrupted wait (a signal) returns no fd
+/// ready; the caller re-checks its timers and waits again.
+pub fn wait_readable<const N: usize>(
+    fds: [BorrowedFd<'_>; N],
+    timeout: Option<Duration>,
+) -> io::Result<[bool; N]> {
+    let mut polled = fds.map(|fd| libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    });
+    let timespec = timeout.map(|t| libc::timespec {
+        tv_sec: libc::time_t::try_from(t.as_secs()).unwrap_or(libc::time_t::MAX),
+        tv_nsec: libc::c_long::from(t.subsec_nanos()),
+    });
+    let timespec_ptr = timespec.as_ref().map_or(ptr::null(), ptr::from_ref);
+    // SAFETY: `polled` holds N initialised pollfd for the call's duration, the timespec (if
+    // any) outlives the call, and a null signal mask leaves the thread's mask as it is.
+    let rc = unsafe {
+        libc::ppoll(
+            polled.as_mut_ptr(),
+            N as libc::nfds_t,
+            timespec_ptr,
+            ptr::null(),
+        )
+    };
+    if rc < 0 {
+        let error = io::Error::last_os_error();
+        if error.kind() == io::ErrorKind::Interrupted {
+            return Ok([false; N]);
+        }
+        return Err(error);
+    }
+    Ok(polled.map(|p| p.revents != 0))
 }
