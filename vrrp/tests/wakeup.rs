@@ -14,8 +14,8 @@ fn a_wait_without_a_wakeup_times_out_with_nothing_ready() -> std::io::Result<()>
 }
 
 #[test]
-fn a_wakeup_from_another_thread_ends_an_unbounded_wait_and_clear_rearms_it()
--> std::io::Result<()> {
+fn a_wakeup_from_another_thread_ends_an_unbounded_wait_and_clear_rearms_it() -> std::io::Result<()>
+{
     let first = std::sync::Arc::new(Wakeup::new()?);
     let second = Wakeup::new()?;
     let waker = first.clone();
@@ -23,7 +23,9 @@ fn a_wakeup_from_another_thread_ends_an_unbounded_wait_and_clear_rearms_it()
     // No timeout: only the wake-up can end this wait.
     let ready = wait_readable([second.as_fd(), first.as_fd()], None)?;
     assert_eq!(ready, [false, true], "only the woken descriptor is ready");
-    thread.join().map_err(|_| std::io::Error::other("waker panicked"))??;
+    thread
+        .join()
+        .map_err(|_| std::io::Error::other("waker panicked"))??;
 
     // Several wake-ups before a clear are one pending wake-up; after it the fd blocks again.
     first.wake()?;
