@@ -230,29 +230,38 @@ async fn bench(args: &Args) {
     })
     .unwrap();
     let rss_before = rss_kib();
-    for i in 0..args.targets {
-        let config = CheckConfig {
-            spec: spec.clone(),
-            target: Target::new(SocketAddr::from((target_addr(i), 8080))),
-            timing: CheckTiming {
-                interval,
-                timeout: Duration::from_secs(2),
-                // Spread the first probes over one interval, as a real start would.
-                warmup: interval,
-                jitter: Duration::ZERO,
-                ..CheckTiming::default()
-            },
-            rise_fall: RiseFall {
-                rise: 1,
-                fall: 1,
-                initial: Health::Down,
-            },
-        };
-        scheduler
-            .upsert(OwnerId(format!("t{i}")), config)
-            .await
-            .unwrap();
-    }
+    // One `sync` for all checks, as the daemon registers them: one-by-one upserts left the
+    // events unread while the checks registered, and on a saturated scheduler (the IPVS VM at
+    // 10k) registering took long enough for that backlog to grow the heap by 100+ MiB.
+    let desired: Vec<(OwnerId, CheckConfig)> = (0..args.targets)
+        .map(|i| {
+            let config = CheckConfig {
+                spec: spec.clone(),
+                target: Target::new(SocketAddr::from((target_addr(i), 8080))),
+                timing: CheckTiming {
+                    interval,
+                    timeout: Duration::from_secs(2),
+                    // Spread the first probes over one interval, as a real start would.
+                    warmup: interval,
+                    jitter: Duration::ZERO,
+                    ..CheckTiming::default()
+                },
+                rise_fall: RiseFall {
+                    rise: 1,
+                    fall: 1,
+                    initial: Health::Down,
+                },
+            };
+            (OwnerId(format!("t{i}")), config)
+        })
+        .collect();
+    let registering = Instant::now();
+    scheduler.sync(desired).await.unwrap();
+    println!(
+        "registered {} checks in {:.2}s",
+        args.targets,
+        registering.elapsed().as_secs_f64()
+    );
     // Warm up for two intervals (first probes, client buffers), then measure.
     let warm_end = tokio::time::Instant::now() + 2 * interval;
     while tokio::time::timeout_at(warm_end, events.recv())

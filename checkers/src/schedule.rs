@@ -429,6 +429,11 @@ impl Schedule {
         })
     }
 
+    /// Every owner, in no particular order.
+    pub fn owner_ids(&self) -> impl Iterator<Item = &OwnerId> {
+        self.owners.keys()
+    }
+
     /// Status of every owner, sorted by owner.
     pub fn statuses(&self) -> Vec<(OwnerId, CheckStatus)> {
         let mut all: Vec<(OwnerId, CheckStatus)> = self

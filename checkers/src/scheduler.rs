@@ -607,26 +607,35 @@ impl Driver {
 
     fn sync(&mut self, desired: Vec<(OwnerId, CheckConfig)>) -> Result<SyncReport, SchedulerError> {
         // Build every new checker before touching anything: a bad spec leaves the running set
-        // exactly as it was. Equal new configs are built once.
-        let mut built: HashMap<&CheckConfig, Arc<dyn Checker>> = HashMap::new();
+        // exactly as it was. Checkers are per spec (shared by every target), so a spec is
+        // built once; keying by spec, not by config, also keeps this transient map small (a
+        // copy of 10k configs raised the heap's high-water mark by megabytes).
+        let mut built: HashMap<CheckSpec, Arc<dyn Checker>> = HashMap::new();
         for (owner, config) in &desired {
-            if built.contains_key(config) {
+            if built.contains_key(&config.spec) {
                 continue;
             }
             if let Some(checker) = self.build(owner, config)? {
-                built.insert(config, checker);
+                built.insert(config.spec.clone(), checker);
             }
         }
-        let built: HashMap<CheckConfig, Arc<dyn Checker>> =
-            built.into_iter().map(|(c, k)| (c.clone(), k)).collect();
-        let wanted: HashSet<OwnerId> = desired.iter().map(|(o, _)| o.clone()).collect();
+        // Owners that are not desired any more; collected before applying (applying only adds
+        // or changes desired owners), and only them, not a status of every owner.
+        let stale: Vec<OwnerId> = {
+            let wanted: HashSet<&OwnerId> = desired.iter().map(|(owner, _)| owner).collect();
+            self.core
+                .owner_ids()
+                .filter(|owner| !wanted.contains(owner))
+                .cloned()
+                .collect()
+        };
         let mut report = SyncReport::default();
         // Desired owners first, stale ones after: a stale owner's check that a desired owner now
         // shares must be joined before the stale owner leaves, or it would be dropped and
         // restarted.
         for (owner, config) in desired {
             let before = self.core.key_of(&owner);
-            let checker = built.get(&config).cloned();
+            let checker = built.get(&config.spec).cloned();
             let key = self.apply(owner.clone(), config, checker)?;
             if before == Some(key) {
                 report.unchanged += 1;
@@ -634,13 +643,6 @@ impl Driver {
                 report.changed.push(owner);
             }
         }
-        let stale: Vec<OwnerId> = self
-            .core
-            .statuses()
-            .into_iter()
-            .map(|(owner, _)| owner)
-            .filter(|owner| !wanted.contains(owner))
-            .collect();
         for owner in stale {
             if let Some(dropped) = self.core.remove(&owner) {
                 self.drop_check(dropped);
