@@ -99,6 +99,20 @@ impl CommandSender {
     }
 }
 
+impl Drop for CommandSender {
+    /// Wakes the thread so it sees the queue closed once the director's last sender is gone
+    /// (it stops then, as on Shutdown); a wake-up while other senders live is a no-op there.
+    fn drop(&mut self) {
+        // Our sender must be gone before the wake-up, or the woken thread could still find
+        // the queue open and go back to sleep.
+        let (closed, _) = std::sync::mpsc::sync_channel(0);
+        drop(std::mem::replace(&mut self.queue, closed));
+        if let Some(Err(e)) = self.wakeup.as_ref().map(|w| w.wake()) {
+            tracing::debug!(error = %e, "cannot wake a VRRP instance thread");
+        }
+    }
+}
+
 /// The instance thread's end of its command queue.
 #[derive(Debug)]
 pub struct CommandQueue {
@@ -135,15 +149,25 @@ impl InstanceHandle {
     /// Stops the instance and waits (bounded) until it has released its addresses.
     pub async fn shutdown(self) {
         let (done, wait) = oneshot::channel();
-        if self
-            .commands
-            .try_send(InstanceCommand::Shutdown(done))
-            .is_ok()
-        {
-            // The thread exits after answering; one stuck in a VIP change past this bound is
-            // left to finish on its own (it holds nothing the next instance needs).
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), wait).await;
-        }
+        let stop = async {
+            // A full queue (a burst of tracking commands) must delay the stop, not lose it:
+            // an instance that never hears Shutdown would go on advertising its VIPs.
+            let mut command = InstanceCommand::Shutdown(done);
+            loop {
+                match self.commands.try_send(command) {
+                    Ok(()) => break,
+                    Err(std::sync::mpsc::TrySendError::Full(back)) => {
+                        command = back;
+                        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                    }
+                    Err(std::sync::mpsc::TrySendError::Disconnected(_)) => return,
+                }
+            }
+            let _ = wait.await;
+        };
+        // The thread exits after answering; one stuck in a VIP change past this bound is
+        // left to finish on its own (it holds nothing the next instance needs).
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), stop).await;
     }
 }
 
