@@ -79,7 +79,12 @@ async fn hooks_of_one_object_run_in_the_order_submitted() {
             .collect();
         assert_eq!(seq, (0..15).collect::<Vec<_>>(), "order of {key}");
     }
-    assert_eq!(runner.stats().succeeded, 30);
+    // The last hook's line is written before the runner has reaped it and counted it.
+    assert!(
+        eventually(|| runner.stats().succeeded == 30).await,
+        "succeeded: {}",
+        runner.stats().succeeded
+    );
     // Idle keys leave no worker behind.
     assert!(eventually(|| runner.busy_keys() == 0).await);
 }
