@@ -189,7 +189,7 @@ pub type ProbeFuture<'a> = Pin<Box<dyn Future<Output = ProbeResult> + Send + 'a>
 /// or use [`probe_with_timeout`]). Dropping the future cancels the probe and releases its
 /// resources (sockets closed, exec process group killed). The trait is object-safe so the daemon
 /// can add its own kinds next to the built-in ones.
-pub trait Checker: Send + Sync + fmt::Debug {
+pub trait Checker: std::any::Any + Send + Sync + fmt::Debug {
     fn probe(&self, target: Target) -> ProbeFuture<'_>;
 }
 

@@ -14,6 +14,7 @@
 mod response;
 
 use std::fmt::Write as _;
+use std::future::Future as _;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Once, OnceLock};
 
@@ -397,7 +398,43 @@ impl HttpChecker {
             .await
             .map_err(|e| io_failure("write", &e))?;
         stream.flush().await.map_err(|e| io_failure("write", &e))?;
-        let mut input = Input::new(stream);
+        self.judge(Input::new(stream)).await
+    }
+
+    /// The request of a probe of `target`, for a caller that does the I/O itself.
+    pub(crate) fn request_for(&self, target: Target) -> Vec<u8> {
+        self.request.render(target.addr, self.host_name())
+    }
+
+    /// Judges the response bytes received so far on a plain connection: `None` while the
+    /// verdict needs more bytes (never once `closed`, the server having ended the stream).
+    ///
+    /// This is the same reader and judgement as the async exchange, run over the bytes at hand
+    /// (a stream that is "pending" when they run out), so the scheduler's own event loop and
+    /// the tokio path cannot disagree on a response.
+    pub(crate) fn judge_received(
+        &self,
+        received: &[u8],
+        closed: bool,
+    ) -> Option<Result<Up, Failure>> {
+        let judging = self.judge(Input::new(Received {
+            bytes: received,
+            closed,
+        }));
+        let mut judging = std::pin::pin!(judging);
+        let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+        match judging.as_mut().poll(&mut context) {
+            std::task::Poll::Ready(verdict) => Some(verdict),
+            std::task::Poll::Pending if closed => Some(Err(Failure::new(
+                DownReason::Io,
+                "connection closed before a verdict",
+            ))),
+            std::task::Poll::Pending => None,
+        }
+    }
+
+    /// Judges the response read from `input`: status, then the body when the check looks at it.
+    async fn judge<R: AsyncRead + Unpin>(&self, mut input: Input<R>) -> Result<Up, Failure> {
         let (code, framing) = input.head(self.head).await?;
         if !self.status_ok(code) {
             return Err(Failure::new(
@@ -431,6 +468,34 @@ impl HttpChecker {
             }
         }
         Ok(Up::default())
+    }
+}
+
+/// Bytes already received, as a stream: they are read once, then the stream ends (`closed`)
+/// or is pending (more may come, the caller will judge again).
+struct Received<'a> {
+    bytes: &'a [u8],
+    closed: bool,
+}
+
+impl AsyncRead for Received<'_> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if self.bytes.is_empty() {
+            return if self.closed {
+                std::task::Poll::Ready(Ok(()))
+            } else {
+                std::task::Poll::Pending
+            };
+        }
+        let n = self.bytes.len().min(buf.remaining());
+        let (now, later) = self.bytes.split_at(n);
+        buf.put_slice(now);
+        self.bytes = later;
+        std::task::Poll::Ready(Ok(()))
     }
 }
 

@@ -37,9 +37,9 @@ pub mod http;
 pub mod schedule;
 pub mod scheduler;
 pub mod smtp;
+mod socket_probes;
 pub mod state;
 pub mod tcp;
-mod tcp_probes;
 pub mod udp;
 
 pub use checker::{

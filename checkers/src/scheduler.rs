@@ -23,10 +23,11 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use crate::checker::{BuildError, CheckSpec, Checker, Outcome, ProbeResult, probe_with_timeout};
+use crate::http::HttpChecker;
 use crate::schedule::{
     CheckConfig, CheckEvent, CheckKey, CheckStatus, EventKind, OwnerId, Schedule, StartProbe,
 };
-use crate::tcp_probes::{EpollFd, TcpDone, TcpProbes};
+use crate::socket_probes::{EpollFd, FastProbe, SocketDone, SocketProbes};
 
 /// Tuning of the scheduler.
 #[derive(Debug, Clone)]
@@ -168,8 +169,8 @@ impl Scheduler {
             checkers: HashMap::new(),
             shared: HashMap::new(),
             shared_pruned_at: 0,
-            tcp_checks: HashMap::new(),
-            tcp: TcpProbes::default(),
+            fast_checks: HashMap::new(),
+            sockets: SocketProbes::default(),
             epoll: None,
             ready: Vec::new(),
             probes: HashMap::new(),
@@ -258,8 +259,8 @@ struct Done {
     due: Duration,
 }
 
-impl From<TcpDone> for Done {
-    fn from(done: TcpDone) -> Self {
+impl From<SocketDone> for Done {
+    fn from(done: SocketDone) -> Self {
         Done {
             key: done.key,
             result: done.result,
@@ -269,8 +270,8 @@ impl From<TcpDone> for Done {
     }
 }
 
-/// Waits until the fast path's epoll set has finished probes.
-async fn tcp_readable(epoll: Option<&AsyncFd<EpollFd>>) -> Option<AsyncFdReadyGuard<'_, EpollFd>> {
+/// Waits until the fast path's epoll set has sockets ready.
+async fn sockets_ready(epoll: Option<&AsyncFd<EpollFd>>) -> Option<AsyncFdReadyGuard<'_, EpollFd>> {
     match epoll {
         Some(epoll) => epoll.readable().await.ok(),
         None => std::future::pending().await,
@@ -295,12 +296,12 @@ struct Driver {
     /// whenever the map has doubled since the last prune.
     shared: HashMap<CheckSpec, Weak<dyn Checker>>,
     shared_pruned_at: usize,
-    /// Source address of the TCP checks, which run on the fast path ([`crate::tcp_probes`])
-    /// instead of their checker.
-    tcp_checks: HashMap<CheckKey, Option<IpAddr>>,
-    tcp: TcpProbes,
-    /// The fast path's epoll set (`None`: it could not be created, TCP checks use their
-    /// checker).
+    /// The TCP and plain HTTP checks, which run on the fast path ([`crate::socket_probes`])
+    /// instead of through their checker's future, with their source address.
+    fast_checks: HashMap<CheckKey, (FastProbe, Option<IpAddr>)>,
+    sockets: SocketProbes,
+    /// The fast path's epoll set (`None`: it could not be created, every check runs through
+    /// its checker).
     epoll: Option<Arc<AsyncFd<EpollFd>>>,
     /// Probes that finished as they started (fast path), not yet fed to the core.
     ready: Vec<Done>,
@@ -338,8 +339,8 @@ impl Driver {
         let mut finished = Vec::new();
         let mut batch_opens = self.epoch;
         loop {
-            if self.tcp.running() > 0 {
-                self.tcp.expire(Instant::now(), &mut finished);
+            if self.sockets.running() > 0 {
+                self.sockets.expire(Instant::now(), &mut finished);
                 for done in finished.drain(..) {
                     self.finish(done.into());
                 }
@@ -363,7 +364,7 @@ impl Driver {
                 .core
                 .next_deadline()
                 .map(|due| (self.epoch + due).max(batch_opens));
-            let deadline = [due, self.flush_at, self.tcp.next_deadline()]
+            let deadline = [due, self.flush_at, self.sockets.next_deadline()]
                 .into_iter()
                 .flatten()
                 .min();
@@ -384,8 +385,8 @@ impl Driver {
                         self.finish(done);
                     }
                 }
-                Some(mut guard) = tcp_readable(epoll.as_deref()), if self.tcp.running() > 0 => {
-                    if self.tcp.harvest(guard.get_inner(), &mut finished) {
+                Some(mut guard) = sockets_ready(epoll.as_deref()), if self.sockets.running() > 0 => {
+                    if self.sockets.harvest(guard.get_inner(), &mut finished) {
                         guard.clear_ready();
                     }
                     drop(guard);
@@ -409,7 +410,7 @@ impl Driver {
     }
 
     fn running(&self) -> usize {
-        self.in_flight.len() + self.tcp.running()
+        self.in_flight.len() + self.sockets.running()
     }
 
     fn start_or_queue(&mut self, start: StartProbe) {
@@ -421,9 +422,14 @@ impl Driver {
     }
 
     fn start_probe(&mut self, start: StartProbe) {
-        if let (Some(&source), Some(epoll)) = (self.tcp_checks.get(&start.key), &self.epoll) {
+        if let (Some((probe, source)), Some(epoll)) =
+            (self.fast_checks.get(&start.key), &self.epoll)
+        {
             let due = start.due;
-            if let Some(done) = self.tcp.start(epoll.get_ref(), start, source, due) {
+            let started = self
+                .sockets
+                .start(epoll.get_ref(), start, probe, *source, due);
+            if let Some(done) = started {
                 self.ready.push(done.into());
             }
             return;
@@ -535,10 +541,9 @@ impl Driver {
             None => self.build(&owner, &config)?,
         };
         let now = self.now();
-        let tcp_source = match &config.spec {
-            CheckSpec::Tcp(spec) => Some(spec.source),
-            _ => None,
-        };
+        let fast = checker
+            .as_ref()
+            .and_then(|checker| fast_probe(&config.spec, checker));
         let spec = checker.as_ref().map(|_| config.spec.clone());
         let upserted = self.core.upsert(owner, config, now);
         if upserted.created
@@ -548,8 +553,8 @@ impl Driver {
                 self.share(&spec, &checker);
             }
             self.checkers.insert(upserted.key, checker);
-            if let Some(source) = tcp_source {
-                self.tcp_checks.insert(upserted.key, source);
+            if let Some(fast) = fast {
+                self.fast_checks.insert(upserted.key, fast);
             }
         }
         if let Some(dropped) = upserted.dropped {
@@ -566,8 +571,8 @@ impl Driver {
 
     fn drop_check(&mut self, key: CheckKey) {
         self.checkers.remove(&key);
-        self.tcp_checks.remove(&key);
-        self.tcp.cancel(key);
+        self.fast_checks.remove(&key);
+        self.sockets.cancel(key);
         self.ready.retain(|done| done.key != key);
         if let Some(probe) = self.probes.remove(&key) {
             probe.abort();
@@ -650,6 +655,20 @@ impl Driver {
             report.removed.push(owner);
         }
         Ok(report)
+    }
+}
+
+/// The fast-path probe of a check of `spec` built as `checker`: TCP and plain HTTP (HTTPS and
+/// the other kinds run through their checker's future).
+fn fast_probe(spec: &CheckSpec, checker: &Arc<dyn Checker>) -> Option<(FastProbe, Option<IpAddr>)> {
+    match spec {
+        CheckSpec::Tcp(spec) => Some((FastProbe::Tcp, spec.source)),
+        CheckSpec::Http(spec) if !spec.tls => {
+            let any: Arc<dyn std::any::Any + Send + Sync> = Arc::<dyn Checker>::clone(checker);
+            let http = any.downcast::<HttpChecker>().ok()?;
+            Some((FastProbe::Http(http), spec.source))
+        }
+        _ => None,
     }
 }
 

@@ -12,7 +12,7 @@ use tandem_checkers::http::HttpSpec;
 use tandem_checkers::tcp::TcpSpec;
 use tandem_checkers::{
     CheckConfig, CheckEvent, CheckSpec, CheckTiming, DownReason, EventKind, Health, Outcome,
-    OwnerId, RiseFall, Scheduler, SchedulerOptions,
+    OwnerId, RiseFall, Scheduler, SchedulerOptions, probe_with_timeout,
 };
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -345,5 +345,201 @@ fn tcp_checks_in_the_scheduler_report_up_refused_bind_errors_and_timeouts() {
             &mut skipped,
         )
         .await;
+    });
+}
+
+fn http(path: &str) -> HttpSpec {
+    HttpSpec {
+        path: path.into(),
+        ..HttpSpec::default()
+    }
+}
+
+/// Plain HTTP checks run on the scheduler's own event loop (connect, send, receive on its epoll
+/// set): each case gives the verdict it should, and the same one the checker's own future gives
+/// (the tokio path HTTPS uses) — status, redirect, HEAD, body regex, digest, the 1 MiB body
+/// bound, a virtual host, refused, a server that accepts and never answers (timeout, after the
+/// connect), one that closes inside the head, and a black hole (timeout at the connect).
+#[test]
+fn http_checks_in_the_scheduler_judge_as_the_checker_does() {
+    let env = Env::new("schedhttp");
+    let (_pid, access) = env.start_nginx();
+    env.start_scripted_tcp(8082, "", 5);
+    env.start_scripted_tcp(8083, "HTTP/1.1 200 OK\\r\\nContent-Le", 0);
+    let big = vec![b'a'; tandem_checkers::http::MAX_BODY];
+    let cases: Vec<(&str, HttpSpec, u16, Option<DownReason>)> = vec![
+        ("root", http("/"), 8080, None),
+        (
+            "head",
+            HttpSpec {
+                method: tandem_checkers::http::HttpMethod::Head,
+                ..http("/")
+            },
+            8080,
+            None,
+        ),
+        (
+            "error",
+            http("/error"),
+            8080,
+            Some(DownReason::BadStatus(500)),
+        ),
+        (
+            "moved",
+            http("/moved"),
+            8080,
+            Some(DownReason::BadStatus(302)),
+        ),
+        (
+            "accept-302",
+            HttpSpec {
+                expect_status: vec![tandem_checkers::http::StatusRange::single(302)],
+                ..http("/moved")
+            },
+            8080,
+            None,
+        ),
+        (
+            "regex-at-end",
+            HttpSpec {
+                body_regex: Some("^hello (tandem|world)$".into()),
+                ..http("/")
+            },
+            8080,
+            Some(DownReason::BodyMismatch),
+        ),
+        (
+            "regex-multiline",
+            HttpSpec {
+                body_regex: Some("(?m)^hello (tandem|world)$".into()),
+                ..http("/")
+            },
+            8080,
+            None,
+        ),
+        (
+            "digest",
+            HttpSpec {
+                digest: Some(tandem_checkers::http::md5_hex(b"hello tandem\n")),
+                ..http("/")
+            },
+            8080,
+            None,
+        ),
+        (
+            "digest-bad",
+            HttpSpec {
+                digest: Some(tandem_checkers::http::md5_hex(b"hello world\n")),
+                ..http("/")
+            },
+            8080,
+            Some(DownReason::DigestMismatch),
+        ),
+        (
+            "first-mib",
+            HttpSpec {
+                digest: Some(tandem_checkers::http::md5_hex(&big)),
+                ..http("/big")
+            },
+            8080,
+            None,
+        ),
+        (
+            "past-bound",
+            HttpSpec {
+                body_regex: Some("END-MARKER".into()),
+                ..http("/big")
+            },
+            8080,
+            Some(DownReason::BodyMismatch),
+        ),
+        (
+            "vhost",
+            HttpSpec {
+                host: Some("www.example.test".into()),
+                body_regex: Some("host=www.example.test".into()),
+                ..http("/host")
+            },
+            8080,
+            None,
+        ),
+        ("refused", http("/"), 8081, Some(DownReason::Refused)),
+        ("silent", http("/"), 8082, Some(DownReason::Timeout)),
+        ("cut-head", http("/"), 8083, Some(DownReason::Protocol)),
+    ];
+    let timeout = Duration::from_secs(3);
+    env.in_director(|| async {
+        let (scheduler, mut events) = Scheduler::start(SchedulerOptions {
+            every_result: true,
+            ..SchedulerOptions::default()
+        })
+        .unwrap();
+        for (owner, spec, port, _) in &cases {
+            let config = CheckConfig {
+                spec: CheckSpec::Http(spec.clone()),
+                target: rs(*port),
+                timing: CheckTiming {
+                    interval: Duration::from_secs(60),
+                    timeout,
+                    ..CheckTiming::default()
+                },
+                rise_fall: RiseFall {
+                    rise: 1,
+                    fall: 1,
+                    initial: Health::Down,
+                },
+            };
+            scheduler.upsert((*owner).into(), config).await.unwrap();
+        }
+        // The first result of every check (an Up transition or a Down probe result).
+        let mut first = std::collections::HashMap::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while first.len() < cases.len() {
+            let event = tokio::time::timeout_at(deadline, events.recv())
+                .await
+                .unwrap_or_else(|_| panic!("results so far: {first:?}"))
+                .expect("scheduler stopped");
+            first.entry(event.owner.0.clone()).or_insert(event.result);
+        }
+        let mut wrong = Vec::new();
+        for (owner, spec, port, expected) in &cases {
+            let scheduled = &first[*owner];
+            let checker = CheckSpec::Http(spec.clone()).build().unwrap();
+            let direct = probe_with_timeout(&*checker, rs(*port), timeout).await;
+            for (path, result) in [("scheduler", scheduled), ("checker", &direct)] {
+                let reason = match &result.outcome {
+                    Outcome::Up => None,
+                    Outcome::Down(failure) => Some(failure.reason.clone()),
+                    other => panic!("{other:?}"),
+                };
+                if &reason != expected {
+                    wrong.push(format!(
+                        "{owner} via the {path}: expected {expected:?}, got {result:?}"
+                    ));
+                }
+            }
+            if *owner == "silent" {
+                assert_eq!(scheduled.latency, timeout);
+            }
+        }
+        assert!(wrong.is_empty(), "{wrong:#?}");
+    });
+    assert!(
+        common::hits(&access, "/host") >= 2,
+        "vhost probes reached nginx"
+    );
+    env.blackhole();
+    env.in_director(|| async {
+        let (scheduler, mut events) = Scheduler::start(SchedulerOptions {
+            every_result: true,
+            ..SchedulerOptions::default()
+        })
+        .unwrap();
+        let mut config = http_check("/", 60_000, 1, 1);
+        config.timing.timeout = Duration::from_millis(300);
+        scheduler.upsert("holed".into(), config).await.unwrap();
+        let failure = next_failure(&mut events, "holed").await;
+        assert_eq!(reason(&failure), DownReason::Timeout);
+        assert_eq!(failure.result.latency, Duration::from_millis(300));
     });
 }

@@ -464,6 +464,33 @@ http {{
         self.wait_listening("udp", 9000, "socat UDP responder");
     }
 
+    /// Starts TCP servers on `port` that answer every connection with `reply` (a shell-free
+    /// socat `SYSTEM` is not used: the reply is written by `printf` through `EXEC`), then wait
+    /// `linger` seconds before closing: a half-answering or silent real server.
+    pub fn start_scripted_tcp(&self, port: u16, reply: &str, linger: u32) {
+        require_tool("socat", "socat");
+        let script = self.scratch.path(&format!("reply-{port}.sh"));
+        std::fs::write(
+            &script,
+            format!("#!/bin/sh\nprintf '{reply}'\nsleep {linger}\n"),
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        self.lab
+            .spawn(
+                &self.rs,
+                &[
+                    "socat",
+                    &format!("TCP4-LISTEN:{port},bind={RS_IP},reuseaddr,fork"),
+                    &format!("EXEC:{}", script.display()),
+                ],
+                Some(&self.scratch.path(&format!("socat-{port}.out"))),
+            )
+            .unwrap();
+        self.wait_listening("tcp", port, "socat TCP responder");
+    }
+
     /// Drops every packet from the director in `rs` (a black hole: probes time out).
     pub fn blackhole(&self) {
         require_tool("nft", "nftables");
