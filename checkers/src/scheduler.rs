@@ -50,8 +50,12 @@ pub struct SchedulerOptions {
     pub own_thread: bool,
 }
 
-/// Longest delay of a batched [`EventKind::Probe`] event.
-pub const PROBE_EVENT_DELAY: Duration = Duration::from_millis(10);
+/// Longest delay of a batched [`EventKind::Probe`] event. These results change nothing (a
+/// status display's last result, a metric), so a tenth of a second is invisible to their
+/// readers; every flush wakes the consumer's runtime (a futex wake, often two worker threads),
+/// which at 10 ms was 100 wake-ups a second and 15 % of the CPU of 1,000 TCP checks a second.
+/// 100 ms made 1k checks 10-45 % cheaper on the host (TCP and HTTP), 10k TCP ~6 %.
+pub const PROBE_EVENT_DELAY: Duration = Duration::from_millis(100);
 
 /// Due probes are started together at most once per this window, so a probe starts up to this
 /// late. At 1,000 checks per second every probe otherwise ran alone in its own wake-up, on cold
@@ -60,8 +64,9 @@ pub const PROBE_EVENT_DELAY: Duration = Duration::from_millis(10);
 /// negligible next to intervals of a second or more (keepalived's own jitter is ~10 ms).
 pub const START_BATCH_WINDOW: Duration = Duration::from_millis(4);
 
-/// Batched probe events are flushed at this many even before [`PROBE_EVENT_DELAY`].
-const PROBE_EVENT_BATCH: usize = 256;
+/// Batched probe events are flushed at this many even before [`PROBE_EVENT_DELAY`] (10k checks a
+/// second: a flush every ~100 ms; bounds the batch's memory to a few hundred KB).
+const PROBE_EVENT_BATCH: usize = 1024;
 
 impl Default for SchedulerOptions {
     fn default() -> Self {
