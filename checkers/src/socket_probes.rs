@@ -7,9 +7,8 @@
 //! setsockopt(TCP_QUICKACK off), connect, epoll_ctl MOD (re-arming a one-shot registration),
 //! its share of one `epoll_wait` that harvests many completions, then connect(AF_UNSPEC) —
 //! which resets the connection exactly as the abortive close did (a RST, no TIME_WAIT) but
-//! keeps the socket for the next probe — and getsockopt(SO_ERROR) to clear the error the reset
-//! leaves behind. Socket creation and destruction (about a third of a probe's kernel time) and
-//! the epoll add/del go away. Timeouts are a sorted set polled by the driver's one timer.
+//! keeps the socket for the next probe. Socket creation and destruction (about a third of a
+//! probe's kernel time), the epoll add/del and the error read go away. Timeouts are a sorted set polled by the driver's one timer.
 //!
 //! A plain HTTP probe is the same connect, then on writability one `send` of the rendered
 //! request (which also carries the ACK the quick-ack setting held back: one packet less),
@@ -412,10 +411,10 @@ impl SocketProbes {
         let Some(Some(entry)) = self.slots.get_mut(slot) else {
             return;
         };
-        let reset = disconnect(entry.socket.as_fd())
-            // The reset leaves ECONNRESET pending; the next connect would report it.
-            .and_then(|()| entry.socket.take_error().map(|_| ()));
-        if reset.is_ok() {
+        // The reset leaves ECONNRESET in the socket's error, which needs no clearing: the next
+        // connect zeroes it before its SYN goes out (Linux tcp_connect_init, since 2.6), and
+        // nothing reads it in between.
+        if disconnect(entry.socket.as_fd()).is_ok() {
             self.idle.entry(entry.pool).or_default().push(slot);
         } else if let Some(slot_entry) = self.slots.get_mut(slot) {
             // Closing the socket (SO_LINGER 0: a RST) also removes it from the epoll set.
