@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Env, RS_IP, rs};
+use common::{Env, RS_IP, http, rs};
 use tandem_checkers::dns::{AnswerExpectation, DnsSpec, DnsType, RCODE_NXDOMAIN};
 use tandem_checkers::exec::{DynamicWeight, ExecSpec};
 use tandem_checkers::http::{HttpMethod, HttpSpec, StatusRange, md5_hex};
@@ -32,13 +32,6 @@ fn assert_down(result: &ProbeResult, reason: DownReason) {
     match &result.outcome {
         Outcome::Down(failure) => assert_eq!(failure.reason, reason, "{failure}"),
         other => panic!("expected down ({reason}), got {other:?}"),
-    }
-}
-
-fn http(path: &str) -> HttpSpec {
-    HttpSpec {
-        path: path.into(),
-        ..HttpSpec::default()
     }
 }
 

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Env, rs};
+use common::{Env, http, rs};
 use tandem_checkers::http::HttpSpec;
 use tandem_checkers::tcp::TcpSpec;
 use tandem_checkers::{
@@ -346,13 +346,6 @@ fn tcp_checks_in_the_scheduler_report_up_refused_bind_errors_and_timeouts() {
         )
         .await;
     });
-}
-
-fn http(path: &str) -> HttpSpec {
-    HttpSpec {
-        path: path.into(),
-        ..HttpSpec::default()
-    }
 }
 
 /// Plain HTTP checks run on the scheduler's own event loop (connect, send, receive on its epoll

@@ -19,6 +19,14 @@ pub const RS_IP6: &str = "fd77::2";
 /// Pause between two probes of the socat UDP responder.
 pub const UDP_SPACING: Duration = Duration::from_millis(400);
 
+/// A plain HTTP GET check of `path` with every other setting at its default.
+pub fn http(path: &str) -> tandem_checkers::http::HttpSpec {
+    tandem_checkers::http::HttpSpec {
+        path: path.into(),
+        ..tandem_checkers::http::HttpSpec::default()
+    }
+}
+
 pub fn rs(port: u16) -> tandem_checkers::Target {
     tandem_checkers::Target::new(SocketAddr::new(RS_IP.parse().unwrap(), port))
 }
