@@ -425,6 +425,8 @@ impl HttpChecker {
         let mut context = std::task::Context::from_waker(std::task::Waker::noop());
         match judging.as_mut().poll(&mut context) {
             std::task::Poll::Ready(verdict) => Some(verdict),
+            // The reader reports a closed stream as an end, so this cannot happen today; it
+            // keeps the promise above (a caller looping until a verdict always gets one).
             std::task::Poll::Pending if closed => Some(Err(Failure::new(
                 DownReason::Io,
                 "connection closed before a verdict",

@@ -185,14 +185,14 @@ impl SocketProbes {
                     registered: false,
                     running: None,
                 }),
-                Err(failure) => return Some(done(&start, started, due, Err(failure))),
+                Err(failure) => return Some(failed_at_start(&start, started, due, failure)),
             },
         };
         let connected = match self.connect(slot, start.target.addr) {
             Ok(connected) => connected,
             Err(failure) => {
                 self.recycle(slot);
-                return Some(done(&start, started, due, Err(failure)));
+                return Some(failed_at_start(&start, started, due, failure));
             }
         };
         let stage = match probe {
@@ -535,23 +535,19 @@ fn receive(
     }
 }
 
-fn done(
+/// A probe that failed before its socket was waiting on anything.
+fn failed_at_start(
     start: &StartProbe,
     started: Instant,
     due: Duration,
-    verdict: Result<(), Failure>,
+    failure: Failure,
 ) -> SocketDone {
-    finish(
-        Running {
-            key: start.key,
-            started,
-            deadline: started,
-            timeout: start.timeout,
-            due,
-            stage: Stage::Connect,
-        },
-        verdict.map(|()| Up::default()),
-    )
+    SocketDone {
+        key: start.key,
+        result: ProbeResult::down(failure, started.elapsed()),
+        started,
+        due,
+    }
 }
 
 fn finish(running: Running, verdict: Result<Up, Failure>) -> SocketDone {

@@ -36,6 +36,15 @@ fn http_check(path: &str, interval_ms: u64, rise: u32, fall: u32) -> CheckConfig
     }
 }
 
+/// A scheduler that reports every probe result, not only transitions.
+fn start_reporting_every_result() -> (Scheduler, UnboundedReceiver<CheckEvent>) {
+    Scheduler::start(SchedulerOptions {
+        every_result: true,
+        ..SchedulerOptions::default()
+    })
+    .unwrap()
+}
+
 /// Next event for `owner` matching `kind`, within `within` (other events are returned in `skipped`).
 async fn wait_event(
     events: &mut UnboundedReceiver<CheckEvent>,
@@ -291,11 +300,7 @@ fn tcp_checks_in_the_scheduler_report_up_refused_bind_errors_and_timeouts() {
     let env = Env::new("schedtcp");
     env.start_nginx();
     env.in_director(|| async {
-        let (scheduler, mut events) = Scheduler::start(SchedulerOptions {
-            every_result: true,
-            ..SchedulerOptions::default()
-        })
-        .unwrap();
+        let (scheduler, mut events) = start_reporting_every_result();
         let checks = [
             ("up", tcp_check(8080, None, 50)),
             ("bound", tcp_check(8080, Some(common::DIR_IP), 50)),
@@ -462,11 +467,7 @@ fn http_checks_in_the_scheduler_judge_as_the_checker_does() {
     ];
     let timeout = Duration::from_secs(3);
     env.in_director(|| async {
-        let (scheduler, mut events) = Scheduler::start(SchedulerOptions {
-            every_result: true,
-            ..SchedulerOptions::default()
-        })
-        .unwrap();
+        let (scheduler, mut events) = start_reporting_every_result();
         for (owner, spec, port, _) in &cases {
             let config = CheckConfig {
                 spec: CheckSpec::Http(spec.clone()),
@@ -523,11 +524,7 @@ fn http_checks_in_the_scheduler_judge_as_the_checker_does() {
     );
     env.blackhole();
     env.in_director(|| async {
-        let (scheduler, mut events) = Scheduler::start(SchedulerOptions {
-            every_result: true,
-            ..SchedulerOptions::default()
-        })
-        .unwrap();
+        let (scheduler, mut events) = start_reporting_every_result();
         let mut config = http_check("/", 60_000, 1, 1);
         config.timing.timeout = Duration::from_millis(300);
         scheduler.upsert("holed".into(), config).await.unwrap();

@@ -472,9 +472,9 @@ http {{
         self.wait_listening("udp", 9000, "socat UDP responder");
     }
 
-    /// Starts TCP servers on `port` that answer every connection with `reply` (a shell-free
-    /// socat `SYSTEM` is not used: the reply is written by `printf` through `EXEC`), then wait
-    /// `linger` seconds before closing: a half-answering or silent real server.
+    /// Starts a TCP server on `port` (socat, a process per connection running a small script)
+    /// that writes `reply` (a `printf` format) and then waits `linger` seconds before closing:
+    /// a half-answering or silent real server.
     pub fn start_scripted_tcp(&self, port: u16, reply: &str, linger: u32) {
         require_tool("socat", "socat");
         let script = self.scratch.path(&format!("reply-{port}.sh"));
