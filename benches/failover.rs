@@ -539,10 +539,16 @@ impl Pair {
         })?;
         let cut_takeover = first_answer(&samples, NAMES[1], cut_at)?;
         let cut_gap = gap(&samples, cut_at)?;
+        // The master's last advert is the last one the client saw before the backup answered,
+        // not before `cut_at`: the cut is an `ip link set down` run as a child process, and the
+        // master keeps advertising (and the backup keeps hearing it) for the few milliseconds
+        // that process takes to start. Nothing from the master reaches the LAN once the port is
+        // down, so every advert logged before the answer was sent before the cut took effect.
+        let answered_at = cut_at + cut_takeover;
         let cut_since_advert = self
             .adverts
-            .last_from(MASTER_ADDR, cut_at)
-            .map(|last| (cut_at + cut_takeover).saturating_duration_since(last));
+            .last_from(MASTER_ADDR, answered_at)
+            .map(|last| answered_at.saturating_duration_since(last));
         self.lab.restore(0).map_err(err)?;
         self.wait_steady()?;
 

@@ -2,6 +2,8 @@
 
 use std::process::ExitCode;
 
+mod libm_pow;
+
 fn main() -> ExitCode {
     tandem::cli::main()
 }
