@@ -3,6 +3,7 @@
 //! milliseconds and records who answered. The outage is the longest run without an answer.
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -116,6 +117,9 @@ impl Prober {
                 };
                 let socket = UdpSocket::bind(bind)?;
                 socket.connect(target)?;
+                // Waits are `ppoll`s, not SO_RCVTIMEO: the kernel rounds a socket timeout up
+                // to whole jiffies (4 ms at HZ=250), which made a "2 ms" prober probe every 4.
+                socket.set_nonblocking(true)?;
                 Ok(socket)
             })();
             let socket = match setup {
@@ -145,12 +149,17 @@ impl Prober {
                     if left.is_zero() {
                         break;
                     }
-                    let _ = socket.set_read_timeout(Some(left));
+                    match tandem_vrrp::net::wait_readable([socket.as_fd()], Some(left)) {
+                        Ok([true]) => {}
+                        Ok([false]) => continue,
+                        Err(_) => break,
+                    }
                     match socket.recv(&mut buf) {
                         Ok(n) if answered_by.is_none() => {
                             answered_by = Some(String::from_utf8_lossy(&buf[..n]).into_owned());
                         }
                         Ok(_) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                         Err(_) => break,
                     }
                 }

@@ -28,6 +28,11 @@ pub const MAX_PREEMPT_DELAY: Duration = Duration::from_secs(3600);
 pub const MIN_GRATUITOUS_REFRESH: Duration = Duration::from_secs(1);
 /// Longest gratuitous refresh period.
 pub const MAX_GRATUITOUS_REFRESH: Duration = Duration::from_secs(86_400);
+/// Gratuitous ARP/NA bursts a master sends per [`MIN_GRATUITOUS_REFRESH`] to re-assert itself
+/// against a lower-priority master (see [`Instance::master_on_advert`]). Two, because a brief
+/// dual-master episode gives two cues: the other router's first advert, whose reply can race
+/// its own gratuitous ARP on the wire, and its step-down advert, always sent after it.
+const REASSERTIONS_PER_WINDOW: u8 = 2;
 
 /// Configuration of one virtual router. Build with [`InstanceConfig::new`] and adjust fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -199,11 +204,12 @@ pub struct Instance {
     counters: Counters,
     /// What received packets must match; kept up to date so receiving allocates nothing.
     params: ValidationParams,
-    /// When a conflicting lower-priority master last made us re-send gratuitous ARP/NA: bounds
-    /// those bursts (see [`Instance::master_on_advert`]). The burst sent on becoming master (or by
-    /// the refresh timer) does not count: it must not suppress the first re-assertion, since
-    /// the other router's gratuitous ARP/NA may have come after ours.
-    last_reassertion: Option<Instant>,
+    /// Re-assertion bursts against a conflicting lower-priority master: when the current
+    /// window of [`MIN_GRATUITOUS_REFRESH`] began and how many bursts it has had (at most
+    /// [`REASSERTIONS_PER_WINDOW`]; see [`Instance::master_on_advert`]). The burst sent on
+    /// becoming master (or by the refresh timer) does not count: it must not suppress a
+    /// re-assertion, since the other router's gratuitous ARP/NA may have come after ours.
+    reassertions: Option<(Instant, u8)>,
     /// Held by its sync group ([`Event::SyncGroupHold`]).
     sync_held: bool,
     /// A held Backup that would have become Master, and why.
@@ -238,7 +244,7 @@ impl Instance {
             track_failed: false,
             running: false,
             counters: Counters::default(),
-            last_reassertion: None,
+            reassertions: None,
             sync_held: false,
             wants_master: None,
         })
@@ -643,21 +649,28 @@ impl Instance {
             // may have followed its gratuitous ARP/NA. Assert ourselves at once: an advert, so
             // it yields now rather than at our next interval, and gratuitous ARP/NA so clients
             // come back (keepalived leaves them on the loser, which dropped the VIPs). Bursts
-            // are bounded to one per MIN_GRATUITOUS_REFRESH whatever the peer's advert rate;
-            // the first one is always sent, even right after our own becoming-master burst:
-            // a backup that missed our adverts (started late, lost packets) may have taken
-            // over and sent its gratuitous ARP after ours, and its one advert on stepping down
-            // is our only cue to win the clients back.
+            // are bounded to REASSERTIONS_PER_WINDOW per MIN_GRATUITOUS_REFRESH whatever the
+            // peer's advert rate, and are sent even right after our own becoming-master burst.
+            // A backup that missed our adverts (started late, lost packets) takes over with an
+            // advert followed by its gratuitous ARP; our answer to that advert can reach the
+            // clients before its gratuitous ARP does (the failover bench saw it at start-up),
+            // and its one advert on stepping down, sent after its gratuitous ARP, is then our
+            // only cue to win the clients back: hence two bursts per window, not one.
             self.send_advert(self.effective_priority, out);
             self.timers.advert = Some(now + self.config.advert_interval.to_duration());
-            let due = self
-                .last_reassertion
-                .is_none_or(|t| now.saturating_duration_since(t) >= MIN_GRATUITOUS_REFRESH);
-            if due {
+            let in_window = self.reassertions.filter(|(start, _)| {
+                now.saturating_duration_since(*start) < MIN_GRATUITOUS_REFRESH
+            });
+            let next = match in_window {
+                None => Some((now, 1)),
+                Some((start, sent)) if sent < REASSERTIONS_PER_WINDOW => Some((start, sent + 1)),
+                Some(_) => None,
+            };
+            if let Some(window) = next {
                 out.push(Action::SendGratuitous(
                     self.config.virtual_addresses.clone(),
                 ));
-                self.last_reassertion = Some(now);
+                self.reassertions = Some(window);
             }
             return;
         };

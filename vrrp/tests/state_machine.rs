@@ -240,9 +240,16 @@ fn equal_priority_tie_break_on_primary_address() {
         ]
     );
     assert_eq!(inst.state(), State::Master);
-    // A lower priority loses whatever the address (gratuitous ARP: once per second at most).
+    // A lower priority loses whatever the address (gratuitous ARP: twice per second at most).
     assert_eq!(
         inst.handle(from(PEER_HIGH, 99), c.ms(4100)),
+        vec![
+            Action::SendAdvert(our_advert(100)),
+            Action::SendGratuitous(vec![ip(VIP)]),
+        ]
+    );
+    assert_eq!(
+        inst.handle(from(PEER_HIGH, 99), c.ms(4150)),
         vec![Action::SendAdvert(our_advert(100))]
     );
     assert_eq!(inst.state(), State::Master);
@@ -261,7 +268,7 @@ fn equal_priority_tie_break_on_primary_address() {
 
 /// A healed split brain: the master hears a lower-priority master. It stays master, advertises
 /// at once (Adver_Timer restarted) and re-sends gratuitous ARP/NA so clients that followed the
-/// other one come back; at most one burst per second however fast the other advertises.
+/// other one come back; at most two bursts per second however fast the other advertises.
 #[test]
 fn master_reasserts_against_a_lower_priority_master() {
     let c = Clock::new();
@@ -270,33 +277,38 @@ fn master_reasserts_against_a_lower_priority_master() {
         Action::SendAdvert(our_advert(150)),
         Action::SendGratuitous(vec![ip(VIP)]),
     ];
+    let advert_only = vec![Action::SendAdvert(our_advert(150))];
     assert_eq!(inst.handle(from(PEER_HIGH, 100), c.ms(10_000)), both);
     assert_eq!(inst.state(), State::Master);
     assert_eq!(inst.next_deadline(), Some(c.ms(11_000)));
-    assert_eq!(
-        inst.handle(from(PEER_HIGH, 100), c.ms(10_500)),
-        vec![Action::SendAdvert(our_advert(150))]
-    );
+    assert_eq!(inst.handle(from(PEER_HIGH, 100), c.ms(10_400)), both);
+    assert_eq!(inst.handle(from(PEER_HIGH, 100), c.ms(10_500)), advert_only);
+    assert_eq!(inst.handle(from(PEER_HIGH, 100), c.ms(10_999)), advert_only);
+    // A new window: two more bursts at most.
     assert_eq!(inst.handle(from(PEER_HIGH, 100), c.ms(11_000)), both);
-    assert_eq!(inst.counters().adverts_received, 3);
+    assert_eq!(inst.handle(from(PEER_HIGH, 100), c.ms(11_001)), both);
+    assert_eq!(inst.handle(from(PEER_HIGH, 100), c.ms(11_002)), advert_only);
+    assert_eq!(inst.counters().adverts_received, 7);
 }
 
-/// A backup that missed our adverts took over and sent its gratuitous ARP after ours, then
-/// stepped down with one last advert at its priority: we must re-send gratuitous ARP at once,
-/// even though our own becoming-master burst was less than a second ago (the clients follow
-/// the last gratuitous ARP they saw, which was the other router's).
+/// A backup that missed our adverts took over: its advert, then its gratuitous ARP. Our
+/// answer to the advert may reach the clients before that gratuitous ARP; it then hears our
+/// advert and steps down with one last advert at its priority, sent after its gratuitous
+/// ARP. Both of its adverts must get a burst, even though our own becoming-master burst was
+/// less than a second ago (the clients follow the last gratuitous ARP they saw).
 #[test]
-fn first_reassertion_is_not_suppressed_by_the_becoming_master_burst() {
+fn both_cues_of_a_brief_second_master_get_a_reassertion() {
     let c = Clock::new();
     let mut inst = master_v3(&c, 150); // master (and a gratuitous burst) at 3.6 s
-    assert_eq!(
-        inst.handle(from(PEER_HIGH, 100), c.ms(3_800)),
-        vec![
-            Action::SendAdvert(our_advert(150)),
-            Action::SendGratuitous(vec![ip(VIP)]),
-        ]
-    );
-    // Still bounded afterwards: one burst per second.
+    let both = vec![
+        Action::SendAdvert(our_advert(150)),
+        Action::SendGratuitous(vec![ip(VIP)]),
+    ];
+    // Its becoming-master advert, then its step-down advert 0.4 ms later.
+    assert_eq!(inst.handle(from(PEER_HIGH, 100), c.ms(3_800)), both);
+    let step_down = c.ms(3_800) + std::time::Duration::from_micros(400);
+    assert_eq!(inst.handle(from(PEER_HIGH, 100), step_down), both);
+    // Still bounded afterwards: two bursts per second.
     assert_eq!(
         inst.handle(from(PEER_HIGH, 100), c.ms(4_000)),
         vec![Action::SendAdvert(our_advert(150))]
