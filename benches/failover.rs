@@ -24,13 +24,12 @@
 //! window: the client must have been answered by the director serving before the fault, and
 //! the master's last advert before a cut is taken from it.
 //!
-//! Run (root, keepalived installed, tandem built in release):
+//! Run (root, keepalived installed):
 //! ```text
-//! cargo build --release -p tandem
 //! cargo bench --bench failover -- [--reps N] [--reps-v2 N] [--idle-secs S] [--intervals LIST]
 //! ```
-//! Environment: TANDEM_BIN (default `$CARGO_TARGET_DIR/release/tandem` or
-//! `target/release/tandem`), FAILOVER_REPS (5), FAILOVER_REPS_V2 (3), FAILOVER_IDLE_SECS (60),
+//! Environment: TANDEM_BIN (default: the static release binary `dev/build-release.sh` builds,
+//! built first if needed), FAILOVER_REPS (5), FAILOVER_REPS_V2 (3), FAILOVER_IDLE_SECS (60),
 //! FAILOVER_INTERVALS (`v3-10ms,v3-100ms,v2-1s`). Arguments override the environment.
 
 use std::fmt::Write as _;
@@ -177,13 +176,19 @@ fn settings() -> Settings {
             ),
         }
     }
+    // Default: the binary a director runs, as dev/build-release.sh builds it (static PIE).
     let tandem = env("TANDEM_BIN").map(PathBuf::from).unwrap_or_else(|| {
-        let target = env("CARGO_TARGET_DIR").unwrap_or_else(|| "target".to_string());
-        Path::new(&target).join("release").join("tandem")
+        let built = std::process::Command::new("bash")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("dev/build-release.sh"))
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .expect("run dev/build-release.sh");
+        assert!(built.status.success(), "dev/build-release.sh failed");
+        PathBuf::from(String::from_utf8_lossy(&built.stdout).trim())
     });
     assert!(
         tandem.is_file(),
-        "tandem binary {} not found: build it with `cargo build --release -p tandem` or set TANDEM_BIN",
+        "tandem binary {} not found: build it with dev/build-release.sh or set TANDEM_BIN",
         tandem.display()
     );
     let tandem = tandem.canonicalize().expect("tandem binary path");

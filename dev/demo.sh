@@ -9,7 +9,6 @@ fi
 bash dev/deps.sh
 bash dev/rust.sh
 export PATH="$HOME/.cargo/bin:$PATH"
-cargo build --release --locked
-tandem="${CARGO_TARGET_DIR:-target}/release/tandem"
+tandem=$(bash dev/build-release.sh)
 "$tandem" check -c conf/example.yaml
 exec "$tandem" demo

@@ -14,6 +14,10 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== static release binary (what a director runs): example config, then the demo"
+tandem=$(bash dev/build-release.sh)
+"$tandem" check -c conf/example.yaml
+"$tandem" demo
 echo "== cargo test"
 out="${CARGO_TARGET_DIR:-target}/test-output.txt"
 mkdir -p "$(dirname "$out")"
