@@ -29,7 +29,8 @@
 //! cargo bench --bench failover -- [--reps N] [--reps-v2 N] [--idle-secs S] [--intervals LIST]
 //! ```
 //! Environment: TANDEM_BIN (default: the static release binary `dev/build-release.sh` builds,
-//! built first if needed), FAILOVER_REPS (5), FAILOVER_REPS_V2 (3), FAILOVER_IDLE_SECS (60),
+//! built first if needed), ADVERT_FLOOR_BIN (default: vrrp's `advert-floor` example, built
+//! first), FAILOVER_REPS (5), FAILOVER_REPS_V2 (3), FAILOVER_IDLE_SECS (60),
 //! FAILOVER_INTERVALS (`v3-10ms,v3-100ms,v2-1s`). Arguments override the environment.
 
 use std::fmt::Write as _;
@@ -150,6 +151,8 @@ struct Settings {
     idle: Duration,
     intervals: Vec<Interval>,
     tandem: PathBuf,
+    /// `advert-floor`, the kernel's floor for a master's CPU (measured in the idle window).
+    advert_floor: PathBuf,
 }
 
 fn settings() -> Settings {
@@ -202,7 +205,33 @@ fn settings() -> Settings {
             .map(Interval::parse)
             .collect(),
         tandem,
+        advert_floor: env("ADVERT_FLOOR_BIN").map_or_else(build_advert_floor, PathBuf::from),
     }
+}
+
+/// Builds `vrrp/examples/advert-floor.rs` (release) and returns its path.
+fn build_advert_floor() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let status = std::process::Command::new("cargo")
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "-p",
+            "tandem-vrrp",
+            "--example",
+            "advert-floor",
+        ])
+        .current_dir(manifest)
+        .status()
+        .expect("run cargo build for advert-floor");
+    assert!(
+        status.success(),
+        "cargo build --example advert-floor failed"
+    );
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| manifest.join("target"), PathBuf::from);
+    target.join("release/examples/advert-floor")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -896,6 +925,46 @@ fn measure_interval(
     }
 }
 
+/// A third lab for the idle window: `advert-floor` as dir1 (sleep in `ppoll`, `sendto` a
+/// pre-encoded advert on tandem's socket, nothing else), a tandem backup as dir2, the same LAN
+/// as the pairs'. Its CPU is what the kernel charges any master for its adverts here, measured
+/// in the same window as tandem's and keepalived's masters.
+struct FloorLab {
+    pid: u32,
+    /// Held for its drop, which kills advert-floor and the backup and removes the namespaces.
+    _lab: DirectorLab,
+}
+
+impl FloorLab {
+    fn start(settings: &Settings) -> Fallible<FloorLab> {
+        let interval = Interval::parse("v3-10ms");
+        let mut lab = DirectorLab::build("fbf", &NAMES, 0, false, &settings.tandem).map_err(err)?;
+        lab.start(1, &interval.tandem_yaml(PRIORITIES[1]))
+            .map_err(err)?;
+        let floor = settings.advert_floor.to_string_lossy().into_owned();
+        // Longer than the window: the process is killed with the lab.
+        let seconds = (settings.idle.as_secs() + 60).to_string();
+        let master = MASTER_ADDR.to_string();
+        let vrid = VRID.to_string();
+        let log = lab.state_dir.join("advert-floor.log");
+        let argv = [floor.as_str(), "eth0", &master, "10", &seconds, VIP4, &vrid];
+        let pid = lab
+            .lab
+            .spawn(&lab.directors[0].host, &argv, Some(&log))
+            .map_err(err)?;
+        // Settle: the backup hears the floor's adverts (priority 200) and stays backup.
+        std::thread::sleep(Duration::from_secs(1));
+        if !lab.has_address(1, VIP4).map_err(err)? {
+            Ok(FloorLab { pid, _lab: lab })
+        } else {
+            Err(format!(
+                "the tandem backup took the VIP: it does not hear advert-floor\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            ))
+        }
+    }
+}
+
 /// Idle CPU and RSS of both pairs over the same window, no client traffic. The window is cut
 /// into slices of ~10 s: CPU and peak RSS are computed per slice, so each figure has a median,
 /// a minimum and a maximum (CPU from /proc/PID/stat ticks, scaled by the kernel to the exact
@@ -903,6 +972,13 @@ fn measure_interval(
 fn idle(settings: &Settings, mut pairs: Vec<&mut Pair>, label: &str, rows: &mut Vec<Row>) {
     let slices = (settings.idle.as_secs() / 10).max(1) as u32;
     let slice = settings.idle / slices;
+    let floor = match FloorLab::start(settings) {
+        Ok(f) => Some(f),
+        Err(e) => {
+            eprintln!("!! no advert-floor lab, the floor row stays empty: {e}");
+            None
+        }
+    };
     println!(
         "== idle CPU and RSS at {label} over {} s in {slices} slices (both pairs in the same window)",
         settings.idle.as_secs()
@@ -931,9 +1007,22 @@ fn idle(settings: &Settings, mut pairs: Vec<&mut Pair>, label: &str, rows: &mut 
     rows.push(Row::new("RSS, backup", label, "MB", 1));
     rows.push(Row::new("RSS, both directors", label, "MB", 1));
     rows.push(Row::new("private memory (USS), master", label, "MB", 1));
+    rows.push(Row::new(
+        "idle CPU, advert-floor as master (ppoll + sendto only: the kernel's floor)",
+        label,
+        "% of a core",
+        2,
+    ));
     let mb = |kib: u64| kib as f64 / 1024.0;
+    let floor_ticks = || {
+        floor
+            .as_ref()
+            .and_then(|f| proc_stat(f.pid))
+            .map(|s| s.ticks)
+    };
     for n in 0..slices {
         let before: Vec<[u64; 2]> = pairs.iter().map(|p| [ticks(p, 0), ticks(p, 1)]).collect();
+        let floor_before = floor_ticks();
         let t0 = Instant::now();
         // RSS sampled every second; the slice's maximum is reported.
         let mut rss: Vec<[u64; 2]> = vec![[0; 2]; pairs.len()];
@@ -951,6 +1040,15 @@ fn idle(settings: &Settings, mut pairs: Vec<&mut Pair>, label: &str, rows: &mut 
         }
         let secs = t0.elapsed().as_secs_f64();
         let after: Vec<[u64; 2]> = pairs.iter().map(|p| [ticks(p, 0), ticks(p, 1)]).collect();
+        if let (Some(b), Some(a)) = (floor_before, floor_ticks()) {
+            let cpu = 100.0 * a.saturating_sub(b) as f64 / clk_tck / secs;
+            println!(
+                "   slice {}/{slices} advert-floor master {cpu:.2} % of a core",
+                n + 1
+            );
+            // The tandem column holds it; there is no keepalived counterpart.
+            rows[base + 6].tandem.push(cpu);
+        }
         for (k, p) in pairs.iter().enumerate() {
             let im = p.implementation;
             let processes = [p.processes(0).len(), p.processes(1).len()];

@@ -49,5 +49,5 @@ pub use checker::{
 pub use schedule::{
     CheckConfig, CheckEvent, CheckKey, CheckStatus, CheckTiming, EventKind, OwnerId,
 };
-pub use scheduler::{Scheduler, SchedulerError, SchedulerOptions, SyncReport};
+pub use scheduler::{START_BATCH_WINDOW, Scheduler, SchedulerError, SchedulerOptions, SyncReport};
 pub use state::{Health, HealthTracker, QuorumTracker, RiseFall};

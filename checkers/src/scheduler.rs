@@ -48,6 +48,9 @@ pub struct SchedulerOptions {
     /// waking idle worker threads for each probe than the probe costs; it also keeps a burst of
     /// checks from delaying the daemon's own tasks (VRRP adverts).
     pub own_thread: bool,
+    /// Due probes are started together at most once per this window (see
+    /// [`START_BATCH_WINDOW`], the default), so a probe starts up to this late.
+    pub start_batch_window: Duration,
 }
 
 /// Longest delay of a batched [`EventKind::Probe`] event. These results change nothing (a
@@ -75,6 +78,7 @@ impl Default for SchedulerOptions {
             every_result: false,
             seed: None,
             own_thread: true,
+            start_batch_window: START_BATCH_WINDOW,
         }
     }
 }
@@ -182,6 +186,7 @@ impl Scheduler {
             in_flight: FuturesUnordered::new(),
             waiting: VecDeque::new(),
             max_concurrency: options.max_concurrency.max(1),
+            start_batch_window: options.start_batch_window,
             epoch: Instant::now(),
             events,
             batched: Vec::new(),
@@ -316,6 +321,7 @@ struct Driver {
     /// Due probes beyond the concurrency limit, in due order.
     waiting: VecDeque<StartProbe>,
     max_concurrency: usize,
+    start_batch_window: Duration,
     epoch: Instant,
     events: mpsc::UnboundedSender<CheckEvent>,
     /// [`EventKind::Probe`] events not sent yet, and when they must be.
@@ -356,7 +362,7 @@ impl Driver {
                 .next_deadline()
                 .is_some_and(|due| due <= now && self.epoch + now >= batch_opens)
             {
-                batch_opens = self.epoch + now + START_BATCH_WINDOW;
+                batch_opens = self.epoch + now + self.start_batch_window;
                 for start in self.core.take_due(now) {
                     self.start_or_queue(start);
                 }

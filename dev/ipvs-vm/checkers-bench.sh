@@ -3,6 +3,10 @@
 #
 #   dev/ipvs-vm/checkers-bench.sh [sizes] [repeats] [window_s]     (default "1000 10000" 2 30)
 #
+# TANDEM_CKB_START_WINDOWS="4 16" runs tandem once per start-batch window (ms) in each repeat,
+# as tools "tandem-w4", "tandem-w16" (A/B of SchedulerOptions::start_batch_window in one boot);
+# unset, tandem runs with its default as tool "tandem". TANDEM_CKB_KINDS (default "tcp http").
+#
 # keepalived's checker refuses to start without IPVS, and the development kernel has none, so
 # both tools run inside the VM (dev/ipvs-vm/run.sh, qemu TCG: slow, compare ratios, not
 # absolute figures). Per size N (real servers) and kind (tcp, http), same run, tools
@@ -168,14 +172,18 @@ measure() {
     }' | tee -a "$work/results.txt"
 }
 
-run_tandem() { # kind n rep
-  local kind=$1 n=$2 rep=$3 pid
-  "$exe" --netns $ns --targets "$n" --kind "$kind" --workers 2 \
+run_tandem() { # kind n rep [start window ms]
+  local kind=$1 n=$2 rep=$3 start_window=${4:-} pid tool=tandem extra=()
+  if [[ -n $start_window ]]; then
+    tool=tandem-w$start_window
+    extra=(--start-window-ms "$start_window")
+  fi
+  "$exe" --netns $ns --targets "$n" --kind "$kind" --workers 2 "${extra[@]}" \
     --duration $((warmup + window + jitter_s + 5)) >"$work/tandem.out" 2>&1 &
   pid=$!
   sleep "$warmup"
   if ! kill -0 $pid 2>/dev/null; then echo "tandem bench died:"; cat "$work/tandem.out"; return 1; fi
-  measure tandem "$pid" "$pid" "$n" "$kind" "$rep"
+  measure "$tool" "$pid" "$pid" "$n" "$kind" "$rep"
   wait $pid || { echo "tandem bench failed:"; cat "$work/tandem.out"; return 1; }
   sed 's/^/    tandem: /' "$work/tandem.out" | grep -E 'checks=|cpu_|lateness|probe_lat|rss_kib before|first'
 }
@@ -206,12 +214,18 @@ run_keepalived() { # kind n rep
 : >"$work/results.txt"
 for n in $sizes; do
   warmup=$((warmup_base + n / 500)) # registering / loading 10k real servers takes a while here
-  for kind in tcp http; do
+  for kind in ${TANDEM_CKB_KINDS:-tcp http}; do
     for ((rep = 0; rep < repeats; rep++)); do
-      if (((rep + (n / 1000)) % 2 == 0)); then order="tandem keepalived"; else order="keepalived tandem"; fi
+      tandems=tandem
+      if [[ -n ${TANDEM_CKB_START_WINDOWS:-} ]]; then
+        tandems=""
+        for w in $TANDEM_CKB_START_WINDOWS; do tandems+=" tandem:$w"; done
+      fi
+      if (((rep + (n / 1000)) % 2 == 0)); then order="$tandems keepalived"; else order="keepalived $tandems"; fi
       for tool in $order; do
         echo "== $tool $kind $n real servers, repeat $rep ($(date -u +%T), loadavg $(cut -d' ' -f1 /proc/loadavg))"
-        "run_$tool" "$kind" "$n" "$rep" || echo "RUN FAILED: $tool $kind $n $rep"
+        "run_${tool%%:*}" "$kind" "$n" "$rep" "$(echo "$tool" | sed -n 's/^tandem://p')" \
+          || echo "RUN FAILED: $tool $kind $n $rep"
         sleep 3
       done
     done
@@ -227,6 +241,7 @@ awk '
     for (i = 2; i <= m; i++) { x = a[i] + 0; for (j = i - 1; j >= 1 && a[j] + 0 > x; j--) a[j + 1] = a[j]; a[j + 1] = x }
     return (m % 2) ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2 }
   /^RESULT/ { key = field("kind") " " field("reals"); tool = field("tool"); keys[key] = 1
+    if (!(tool in seen)) { seen[tool] = 1; tools[++ntools] = tool }
     cps[key, tool] = cps[key, tool] " " field("checks_per_cpu_s")
     ccps[key, tool] = ccps[key, tool] " " field("checker_checks_per_cpu_s")
     rate[key, tool] = rate[key, tool] " " field("checks_per_s")
@@ -238,9 +253,11 @@ awk '
     printf "%-11s %-10s %9s %9s %13s %14s %10s %9s %13s\n", "kind reals", "tool", "checks/s", "CPU %", "checks/CPU-s", "(checker only)", "RSS KiB", "B/real", "jitter p50/p99 ms"
     for (key in keys) {
       split(key, kr, " ")
-      for (t = 1; t <= 2; t++) { tool = (t == 1) ? "tandem" : "keepalived"
+      for (t = 1; t <= ntools; t++) { tool = tools[t]
         printf "%-11s %-10s %9.0f %9.1f %13.0f %14.0f %10.0f %9.0f %8.1f/%.1f\n", key, tool, median(rate[key, tool]), median(cpu[key, tool]), median(cps[key, tool]), median(ccps[key, tool]), median(rss[key, tool]), median(rss[key, tool]) * 1024 / kr[2], median(j50[key, tool]), median(j99[key, tool]) }
-      tc = median(cps[key, "tandem"]); kc = median(cps[key, "keepalived"])
-      if (tc > 0 && kc > 0) printf "%-11s ratio      checks per CPU-second: tandem %.1fx keepalived (all processes), %.1fx (checker child alone)\n", key, tc / kc, tc / median(ccps[key, "keepalived"])
+      kc = median(cps[key, "keepalived"])
+      for (t = 1; t <= ntools; t++) { tool = tools[t]; if (tool !~ /^tandem/) continue
+        tc = median(cps[key, tool])
+        if (tc > 0 && kc > 0) printf "%-11s ratio      checks per CPU-second: %s %.1fx keepalived (all processes), %.1fx (checker child alone)\n", key, tool, tc / kc, tc / median(ccps[key, "keepalived"]) }
     }
   }' "$work/results.txt"

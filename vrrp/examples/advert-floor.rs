@@ -4,7 +4,7 @@
 //! with tandem's and keepalived's: what remains above it is the implementation's own cost.
 //!
 //! ```sh
-//! advert-floor IFNAME SOURCE_IPV4 [INTERVAL_MS=10] [SECONDS=30] [VIP=SOURCE]
+//! advert-floor IFNAME SOURCE_IPV4 [INTERVAL_MS=10] [SECONDS=30] [VIP=SOURCE] [VRID=51]
 //! ```
 //! Prints the CPU (user + system, getrusage) it used while sending, as % of a core.
 
@@ -28,16 +28,19 @@ fn cpu_seconds() -> f64 {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [ifname, source, rest @ ..] = args.as_slice() else {
-        return Err("usage: advert-floor IFNAME SOURCE_IPV4 [INTERVAL_MS] [SECONDS] [VIP]".into());
+        return Err(
+            "usage: advert-floor IFNAME SOURCE_IPV4 [INTERVAL_MS] [SECONDS] [VIP] [VRID]".into(),
+        );
     };
     let source: IpAddr = source.parse()?;
     let interval = Duration::from_millis(rest.first().map_or(Ok(10), |s| s.parse())?);
     let seconds: u64 = rest.get(1).map_or(Ok(30), |s| s.parse())?;
     let vip: IpAddr = rest.get(2).map_or(Ok(source), |s| s.parse())?;
+    let vrid: u8 = rest.get(3).map_or(Ok(51), |s| s.parse())?;
     let socket = VrrpSocket::open(ifname, source)?;
     let advert = Advertisement {
         version: Version::V3,
-        vrid: 51,
+        vrid,
         priority: 200,
         advert_interval: Centiseconds(u32::try_from(interval.as_millis() / 10)?),
         addresses: vec![vip],
