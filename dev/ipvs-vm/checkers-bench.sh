@@ -20,7 +20,8 @@
 # * measured the same way for both, over the same window after a warm-up: checks = the
 #   namespace's Tcp ActiveOpens delta (/proc/net/snmp; each check opens one connection and
 #   nothing else connects there), CPU = utime+stime from /proc/<pid>/stat (keepalived: the
-#   checker child alone and all its processes), RSS from /proc/<pid>/status;
+#   checker child alone and all its processes), with the kernel's share (stime) of the
+#   checker's CPU, RSS from /proc/<pid>/status;
 # * jitter: after the window, tcpdump on the namespace's lo records every SYN to :8080 for a
 #   few seconds; jitter = |time between two probes of the same target - 1 s|.
 #
@@ -130,6 +131,13 @@ cpu_ticks() { # pids... -> utime+stime summed
   done
   echo $t
 }
+sys_ticks() { # pids... -> stime summed (the kernel's share of cpu_ticks)
+  local t=0 p
+  for p in "$@"; do
+    t=$((t + $(awk '{ print $15 }' "/proc/$p/stat" 2>/dev/null || echo 0)))
+  done
+  echo $t
+}
 rss_kib() { # pids... -> VmRSS summed
   local r=0 p
   for p in "$@"; do
@@ -156,18 +164,19 @@ jitter() {
 # Measures a running tool: $1 label, $2 "all pids", $3 "checker pids", $4 n, $5 kind, $6 rep.
 measure() {
   local tool=$1 all=$2 checker=$3 n=$4 kind=$5 rep=$6
-  local t0 o0 c0 k0 t1 o1 c1 k1 rss rssc jit
-  t0=$(now); o0=$(active_opens $checker); c0=$(cpu_ticks $all); k0=$(cpu_ticks $checker)
+  local t0 o0 c0 k0 s0 t1 o1 c1 k1 s1 rss rssc jit
+  t0=$(now); o0=$(active_opens $checker); c0=$(cpu_ticks $all); k0=$(cpu_ticks $checker); s0=$(sys_ticks $checker)
   sleep "$window"
-  t1=$(now); o1=$(active_opens $checker); c1=$(cpu_ticks $all); k1=$(cpu_ticks $checker)
+  t1=$(now); o1=$(active_opens $checker); c1=$(cpu_ticks $all); k1=$(cpu_ticks $checker); s1=$(sys_ticks $checker)
   rss=$(rss_kib $all); rssc=$(rss_kib $checker)
   jit=$(jitter)
   awk -v tool="$tool" -v kind="$kind" -v n="$n" -v rep="$rep" -v t="$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" \
-    -v checks=$((o1 - o0)) -v cpu=$((c1 - c0)) -v cpuc=$((k1 - k0)) -v hz="$hz" -v rss="$rss" \
+    -v checks=$((o1 - o0)) -v cpu=$((c1 - c0)) -v cpuc=$((k1 - k0)) -v sysc=$((s1 - s0)) -v hz="$hz" -v rss="$rss" \
     -v rssc="$rssc" -v jit="$jit" -v load="$(cut -d' ' -f1 /proc/loadavg)" 'BEGIN {
       split(jit, j, " "); cs = cpu / hz; ccs = cpuc / hz
       printf "RESULT tool=%s kind=%s reals=%d rep=%d window_s=%.1f checks=%d checks_per_s=%.0f", tool, kind, n, rep, t, checks, checks / t
       printf " cpu_s=%.2f cpu_pct=%.1f checks_per_cpu_s=%.0f checker_cpu_pct=%.1f checker_checks_per_cpu_s=%.0f", cs, 100 * cs / t, (cs > 0 ? checks / cs : 0), 100 * ccs / t, (ccs > 0 ? checks / ccs : 0)
+      printf " checker_sys_share_pct=%.0f", (cpuc > 0 ? 100 * sysc / cpuc : 0)
       printf " rss_kib=%d checker_rss_kib=%d rss_per_real_b=%.0f jitter_ms_p50=%s jitter_ms_p99=%s jitter_ms_max=%s jitter_samples=%s load=%s\n", rss, rssc, rss * 1024 / n, j[1], j[2], j[3], j[4], load
     }' | tee -a "$work/results.txt"
 }
