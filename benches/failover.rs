@@ -636,7 +636,10 @@ impl Pair {
 
 struct ProcStat {
     ppid: u32,
-    ticks: u64,
+    /// CPU time of the process's threads in nanoseconds (`/proc/PID/task/*/schedstat`, the
+    /// scheduler's exact runtime: /proc/PID/stat's utime + stime count 10 ms ticks, which at a
+    /// master's ~0.5 % of a core is 5 ticks per 10 s slice).
+    cpu_ns: u64,
 }
 
 fn proc_stat(pid: u32) -> Option<ProcStat> {
@@ -644,10 +647,24 @@ fn proc_stat(pid: u32) -> Option<ProcStat> {
     // Fields after the command name (which may contain spaces) in parentheses.
     let rest = &text[text.rfind(')')? + 2..];
     let f: Vec<&str> = rest.split_whitespace().collect();
-    // rest[0] is field 3 (state): ppid is field 4, utime 14, stime 15.
+    // rest[0] is field 3 (state): ppid is field 4.
+    let mut cpu_ns = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .ok()?
+        .flatten()
+    {
+        let Ok(text) = std::fs::read_to_string(task.path().join("schedstat")) else {
+            continue; // the thread ended meanwhile
+        };
+        cpu_ns += text
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+    }
     Some(ProcStat {
         ppid: f.get(1)?.parse().ok()?,
-        ticks: f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?,
+        cpu_ns,
     })
 }
 
@@ -967,8 +984,8 @@ impl FloorLab {
 
 /// Idle CPU and RSS of both pairs over the same window, no client traffic. The window is cut
 /// into slices of ~10 s: CPU and peak RSS are computed per slice, so each figure has a median,
-/// a minimum and a maximum (CPU from /proc/PID/stat ticks, scaled by the kernel to the exact
-/// runtime, so a 10 s slice resolves 0.04 % of a core at 100 ticks/s).
+/// a minimum and a maximum (CPU: the scheduler's runtime of every thread, in nanoseconds).
+/// Values are printed to 0.01 % of a core.
 fn idle(settings: &Settings, mut pairs: Vec<&mut Pair>, label: &str, rows: &mut Vec<Row>) {
     let slices = (settings.idle.as_secs() / 10).max(1) as u32;
     let slice = settings.idle / slices;
@@ -987,17 +1004,12 @@ fn idle(settings: &Settings, mut pairs: Vec<&mut Pair>, label: &str, rows: &mut 
         p.prober = None;
     }
     std::thread::sleep(Duration::from_secs(2));
-    let clk_tck: f64 = std::process::Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-        .unwrap_or(100.0);
-    let ticks = |p: &Pair, i: usize| -> u64 {
+    const NANOS: f64 = 1e9;
+    let cpu_ns = |p: &Pair, i: usize| -> u64 {
         p.processes(i)
             .iter()
             .filter_map(|&pid| proc_stat(pid))
-            .map(|s| s.ticks)
+            .map(|s| s.cpu_ns)
             .sum()
     };
     let base = rows.len();
@@ -1014,15 +1026,15 @@ fn idle(settings: &Settings, mut pairs: Vec<&mut Pair>, label: &str, rows: &mut 
         2,
     ));
     let mb = |kib: u64| kib as f64 / 1024.0;
-    let floor_ticks = || {
+    let floor_cpu_ns = || {
         floor
             .as_ref()
             .and_then(|f| proc_stat(f.pid))
-            .map(|s| s.ticks)
+            .map(|s| s.cpu_ns)
     };
     for n in 0..slices {
-        let before: Vec<[u64; 2]> = pairs.iter().map(|p| [ticks(p, 0), ticks(p, 1)]).collect();
-        let floor_before = floor_ticks();
+        let before: Vec<[u64; 2]> = pairs.iter().map(|p| [cpu_ns(p, 0), cpu_ns(p, 1)]).collect();
+        let floor_before = floor_cpu_ns();
         let t0 = Instant::now();
         // RSS sampled every second; the slice's maximum is reported.
         let mut rss: Vec<[u64; 2]> = vec![[0; 2]; pairs.len()];
@@ -1039,9 +1051,9 @@ fn idle(settings: &Settings, mut pairs: Vec<&mut Pair>, label: &str, rows: &mut 
             std::thread::sleep(Duration::from_secs(1).min(slice.saturating_sub(t0.elapsed())));
         }
         let secs = t0.elapsed().as_secs_f64();
-        let after: Vec<[u64; 2]> = pairs.iter().map(|p| [ticks(p, 0), ticks(p, 1)]).collect();
-        if let (Some(b), Some(a)) = (floor_before, floor_ticks()) {
-            let cpu = 100.0 * a.saturating_sub(b) as f64 / clk_tck / secs;
+        let after: Vec<[u64; 2]> = pairs.iter().map(|p| [cpu_ns(p, 0), cpu_ns(p, 1)]).collect();
+        if let (Some(b), Some(a)) = (floor_before, floor_cpu_ns()) {
+            let cpu = 100.0 * a.saturating_sub(b) as f64 / NANOS / secs;
             println!(
                 "   slice {}/{slices} advert-floor master {cpu:.2} % of a core",
                 n + 1
@@ -1054,7 +1066,7 @@ fn idle(settings: &Settings, mut pairs: Vec<&mut Pair>, label: &str, rows: &mut 
             let processes = [p.processes(0).len(), p.processes(1).len()];
             let mut cpu = [0.0; 2];
             for i in 0..2 {
-                let d = after[k][i].saturating_sub(before[k][i]) as f64 / clk_tck;
+                let d = after[k][i].saturating_sub(before[k][i]) as f64 / NANOS;
                 cpu[i] = 100.0 * d / secs;
             }
             println!(

@@ -559,8 +559,14 @@ mod tests {
         let ms = Duration::from_millis;
         // VRRPv2 backup at 1 s adverts: 3609.375 ms, the kernel may add 3.6 ms.
         let v2 = Duration::from_micros(3_609_375);
-        assert_eq!(aim_early_for_slack(v2), v2 - Duration::from_nanos(3_609_375));
-        assert_eq!(aim_early_for_slack(ms(100)), ms(100) - Duration::from_micros(100));
+        assert_eq!(
+            aim_early_for_slack(v2),
+            v2 - Duration::from_nanos(3_609_375)
+        );
+        assert_eq!(
+            aim_early_for_slack(ms(100)),
+            ms(100) - Duration::from_micros(100)
+        );
         // Short waits get the 50 µs minimum slack anyway.
         assert_eq!(aim_early_for_slack(ms(50)), ms(50));
         assert_eq!(aim_early_for_slack(ms(10)), ms(10));
