@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds the tandem binary to install on a director and prints its path: a release build
 # linked as a static PIE (glibc included). It runs on any Linux of the same architecture
-# whatever its libc, and a running director maps no shared libraries: 0.9 MB less resident
-# memory per process than the dynamically linked `cargo build --release` (7.1 vs 8.0 MB for an
+# whatever its libc, and a running director maps no shared libraries: 0.6-0.9 MB less resident
+# memory per process than the dynamically linked `cargo build --release` (7.1 vs 7.7–8.0 MB for an
 # idle VRRP master, BENCHMARKS.md). tandem resolves no host names, so static glibc's NSS
 # caveat does not apply.
 set -euo pipefail
