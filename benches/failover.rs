@@ -621,7 +621,7 @@ impl Pair {
             .flatten()
             .flatten()
             .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-            .filter_map(|pid| Some((pid, proc_stat(pid)?.ppid)))
+            .filter_map(|pid| Some((pid, parent_pid(pid)?)))
             .collect();
         let mut set = vec![root];
         let mut k = 0;
@@ -634,38 +634,27 @@ impl Pair {
     }
 }
 
-struct ProcStat {
-    ppid: u32,
-    /// CPU time of the process's threads in nanoseconds (`/proc/PID/task/*/schedstat`, the
-    /// scheduler's exact runtime: /proc/PID/stat's utime + stime count 10 ms ticks, which at a
-    /// master's ~0.5 % of a core is 5 ticks per 10 s slice).
-    cpu_ns: u64,
+/// Parent of `pid` (field 4 of /proc/PID/stat).
+fn parent_pid(pid: u32) -> Option<u32> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may contain spaces) in parentheses: state, ppid, …
+    let rest = &text[text.rfind(')')? + 2..];
+    rest.split_whitespace().nth(1)?.parse().ok()
 }
 
-fn proc_stat(pid: u32) -> Option<ProcStat> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name (which may contain spaces) in parentheses.
-    let rest = &text[text.rfind(')')? + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    // rest[0] is field 3 (state): ppid is field 4.
-    let mut cpu_ns = 0;
-    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
-        .ok()?
-        .flatten()
-    {
-        let Ok(text) = std::fs::read_to_string(task.path().join("schedstat")) else {
-            continue; // the thread ended meanwhile
-        };
-        cpu_ns += text
-            .split_whitespace()
-            .next()
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0);
-    }
-    Some(ProcStat {
-        ppid: f.get(1)?.parse().ok()?,
-        cpu_ns,
-    })
+/// CPU time of `pid`'s threads in nanoseconds (`/proc/PID/task/*/schedstat`, the scheduler's
+/// exact runtime: /proc/PID/stat's utime + stime count 10 ms ticks, which at a master's ~0.5 %
+/// of a core is 5 ticks per 10 s slice).
+fn cpu_ns(pid: u32) -> Option<u64> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    Some(
+        tasks
+            .flatten()
+            // A thread that ended meanwhile has no schedstat any more.
+            .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+            .filter_map(|text| text.split_whitespace().next()?.parse::<u64>().ok())
+            .sum(),
+    )
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -1005,13 +994,8 @@ fn idle(settings: &Settings, mut pairs: Vec<&mut Pair>, label: &str, rows: &mut 
     }
     std::thread::sleep(Duration::from_secs(2));
     const NANOS: f64 = 1e9;
-    let cpu_ns = |p: &Pair, i: usize| -> u64 {
-        p.processes(i)
-            .iter()
-            .filter_map(|&pid| proc_stat(pid))
-            .map(|s| s.cpu_ns)
-            .sum()
-    };
+    let pair_cpu_ns =
+        |p: &Pair, i: usize| -> u64 { p.processes(i).iter().filter_map(|&pid| cpu_ns(pid)).sum() };
     let base = rows.len();
     rows.push(Row::new("idle CPU, master", label, "% of a core", 2));
     rows.push(Row::new("idle CPU, backup", label, "% of a core", 2));
@@ -1026,14 +1010,12 @@ fn idle(settings: &Settings, mut pairs: Vec<&mut Pair>, label: &str, rows: &mut 
         2,
     ));
     let mb = |kib: u64| kib as f64 / 1024.0;
-    let floor_cpu_ns = || {
-        floor
-            .as_ref()
-            .and_then(|f| proc_stat(f.pid))
-            .map(|s| s.cpu_ns)
-    };
+    let floor_cpu_ns = || floor.as_ref().and_then(|f| cpu_ns(f.pid));
     for n in 0..slices {
-        let before: Vec<[u64; 2]> = pairs.iter().map(|p| [cpu_ns(p, 0), cpu_ns(p, 1)]).collect();
+        let before: Vec<[u64; 2]> = pairs
+            .iter()
+            .map(|p| [pair_cpu_ns(p, 0), pair_cpu_ns(p, 1)])
+            .collect();
         let floor_before = floor_cpu_ns();
         let t0 = Instant::now();
         // RSS sampled every second; the slice's maximum is reported.
@@ -1051,7 +1033,10 @@ fn idle(settings: &Settings, mut pairs: Vec<&mut Pair>, label: &str, rows: &mut 
             std::thread::sleep(Duration::from_secs(1).min(slice.saturating_sub(t0.elapsed())));
         }
         let secs = t0.elapsed().as_secs_f64();
-        let after: Vec<[u64; 2]> = pairs.iter().map(|p| [cpu_ns(p, 0), cpu_ns(p, 1)]).collect();
+        let after: Vec<[u64; 2]> = pairs
+            .iter()
+            .map(|p| [pair_cpu_ns(p, 0), pair_cpu_ns(p, 1)])
+            .collect();
         if let (Some(b), Some(a)) = (floor_before, floor_cpu_ns()) {
             let cpu = 100.0 * a.saturating_sub(b) as f64 / NANOS / secs;
             println!(

@@ -36,7 +36,7 @@ struct Args {
     workers: usize,
     own_thread: bool,
     netns: Option<String>,
-    start_window_ms: u64,
+    start_window: Duration,
 }
 
 fn parse_args() -> Args {
@@ -49,8 +49,7 @@ fn parse_args() -> Args {
         workers: 2,
         own_thread: true,
         netns: None,
-        start_window_ms: u64::try_from(tandem_checkers::START_BATCH_WINDOW.as_millis())
-            .unwrap_or(4),
+        start_window: tandem_checkers::START_BATCH_WINDOW,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -65,7 +64,8 @@ fn parse_args() -> Args {
             "--own-thread" => args.own_thread = value != "0" && value != "false",
             "--netns" => args.netns = Some(value),
             "--start-window-ms" => {
-                args.start_window_ms = value.parse().expect("--start-window-ms MS");
+                args.start_window =
+                    Duration::from_millis(value.parse().expect("--start-window-ms MS"));
             }
             _ => panic!(
                 "unknown flag {flag}; flags: --targets --duration --kind tcp|http --concurrency --interval-ms --workers --own-thread 0|1 --netns NAME --start-window-ms MS"
@@ -233,7 +233,7 @@ async fn bench(args: &Args) {
         every_result: true,
         seed: Some(1),
         own_thread: args.own_thread,
-        start_batch_window: Duration::from_millis(args.start_window_ms),
+        start_batch_window: args.start_window,
     })
     .unwrap();
     let rss_before = rss_kib();

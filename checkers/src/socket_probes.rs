@@ -8,7 +8,8 @@
 //! its share of one `epoll_wait` that harvests many completions, then connect(AF_UNSPEC) —
 //! which resets the connection exactly as the abortive close did (a RST, no TIME_WAIT) but
 //! keeps the socket for the next probe. Socket creation and destruction (about a third of a
-//! probe's kernel time), the epoll add/del and the error read go away. Timeouts are a sorted set polled by the driver's one timer.
+//! probe's kernel time), the epoll add/del and the error read go away. Timeouts are a sorted
+//! set polled by the driver's one timer.
 //!
 //! A plain HTTP probe is the same connect, then on writability one `send` of the rendered
 //! request (which also carries the ACK the quick-ack setting held back: one packet less),

@@ -156,22 +156,6 @@ async fn setup(spec: &InstanceSpec) -> Result<Io, String> {
     })
 }
 
-/// The kernel lets a `ppoll` timeout expire up to max(timeout / 1000, the thread's 50 µs timer
-/// slack) late (fs/select.c, `select_estimate_accuracy`): 3.6 ms on a VRRPv2 backup's 3.6 s
-/// Master_Down_Interval, 0.36 ms at 100 ms adverts, i.e. a failover that late. So a long wait
-/// aims that much early; waking before the deadline, the loop finds nothing due and waits the
-/// rest, whose slack is 50 µs. Waits up to 50 ms (10 ms adverts) already have the minimum
-/// slack and stay one `ppoll`.
-fn aim_early_for_slack(timeout: Duration) -> Duration {
-    const DEFAULT_TIMER_SLACK: Duration = Duration::from_micros(50);
-    let slack = timeout / 1000;
-    if slack > DEFAULT_TIMER_SLACK {
-        timeout - slack
-    } else {
-        timeout
-    }
-}
-
 /// Why the instance loop stopped waiting.
 struct Woken {
     packet: bool,
@@ -396,8 +380,7 @@ impl Shell<'_> {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let timeout =
-            deadline.map(|d| aim_early_for_slack(d.saturating_duration_since(Instant::now())));
+        let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         let [packet, command] =
             wait_readable([self.io.socket.as_fd(), commands.wakeup.as_fd()], timeout)?;
         Ok(Woken { packet, command })
@@ -547,29 +530,5 @@ impl Shell<'_> {
                 }
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn long_waits_aim_early_by_the_kernel_slack() {
-        let ms = Duration::from_millis;
-        // VRRPv2 backup at 1 s adverts: 3609.375 ms, the kernel may add 3.6 ms.
-        let v2 = Duration::from_micros(3_609_375);
-        assert_eq!(
-            aim_early_for_slack(v2),
-            v2 - Duration::from_nanos(3_609_375)
-        );
-        assert_eq!(
-            aim_early_for_slack(ms(100)),
-            ms(100) - Duration::from_micros(100)
-        );
-        // Short waits get the 50 µs minimum slack anyway.
-        assert_eq!(aim_early_for_slack(ms(50)), ms(50));
-        assert_eq!(aim_early_for_slack(ms(10)), ms(10));
-        assert_eq!(aim_early_for_slack(Duration::ZERO), Duration::ZERO);
     }
 }

@@ -26,7 +26,7 @@ use std::ops::Range;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::ptr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use socket2::{Domain, InterfaceIndexOrAddress, Protocol, SockAddr, SockFilter, Socket, Type};
 use tokio::io::Interest;
@@ -622,8 +622,13 @@ impl AsFd for Wakeup {
 ///
 /// `ppoll`, because it takes the timeout in nanoseconds: `poll` and `epoll_wait` count whole
 /// milliseconds, so a 10 ms advert timer would fire up to 1 ms late, and the Master_Down
-/// timer's precision is the failover time. An interrupted wait (a signal) returns no fd
-/// ready; the caller re-checks its timers and waits again.
+/// timer's precision is the failover time. The kernel may still expire a `ppoll` timeout
+/// max(timeout / 1000, the thread's 50 µs timer slack) late (fs/select.c,
+/// `select_estimate_accuracy`): 3.6 ms on a VRRPv2 backup's 3.6 s Master_Down_Interval. So a
+/// long wait aims that much early and, woken before the timeout with nothing ready, waits the
+/// rest, whose slack is 50 µs; waits up to 50 ms (10 ms adverts) stay one `ppoll`. An
+/// interrupted wait (a signal) returns no fd ready; the caller re-checks its timers and waits
+/// again.
 pub fn wait_readable<const N: usize>(
     fds: [BorrowedFd<'_>; N],
     timeout: Option<Duration>,
@@ -633,6 +638,27 @@ pub fn wait_readable<const N: usize>(
         events: libc::POLLIN,
         revents: 0,
     });
+    let Some(timeout) = timeout else {
+        ppoll(&mut polled, None)?;
+        return Ok(polled.map(|p| p.revents != 0));
+    };
+    let deadline = Instant::now() + timeout;
+    let mut left = timeout;
+    loop {
+        let interrupted = !ppoll(&mut polled, Some(aim_early_for_slack(left)))?;
+        let ready = polled.map(|p| p.revents != 0);
+        left = deadline.saturating_duration_since(Instant::now());
+        if interrupted || ready.contains(&true) || left.is_zero() {
+            return Ok(ready);
+        }
+    }
+}
+
+/// One `ppoll` of `polled` (revents filled in); `Ok(false)` when a signal interrupted it.
+fn ppoll<const N: usize>(
+    polled: &mut [libc::pollfd; N],
+    timeout: Option<Duration>,
+) -> io::Result<bool> {
     let timespec = timeout.map(|t| libc::timespec {
         tv_sec: libc::time_t::try_from(t.as_secs()).unwrap_or(libc::time_t::MAX),
         tv_nsec: libc::c_long::from(t.subsec_nanos()),
@@ -651,9 +677,46 @@ pub fn wait_readable<const N: usize>(
     if rc < 0 {
         let error = io::Error::last_os_error();
         if error.kind() == io::ErrorKind::Interrupted {
-            return Ok([false; N]);
+            polled.iter_mut().for_each(|p| p.revents = 0);
+            return Ok(false);
         }
         return Err(error);
     }
-    Ok(polled.map(|p| p.revents != 0))
+    Ok(true)
+}
+
+/// The timeout to give `ppoll` so that, with the kernel's slack added, it expires by
+/// `timeout` (see [`wait_readable`]).
+fn aim_early_for_slack(timeout: Duration) -> Duration {
+    const DEFAULT_TIMER_SLACK: Duration = Duration::from_micros(50);
+    let slack = timeout / 1000;
+    if slack > DEFAULT_TIMER_SLACK {
+        timeout - slack
+    } else {
+        timeout
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_waits_aim_early_by_the_kernel_slack() {
+        let ms = Duration::from_millis;
+        // VRRPv2 backup at 1 s adverts: 3609.375 ms, the kernel may add 3.6 ms.
+        let v2 = Duration::from_micros(3_609_375);
+        assert_eq!(
+            aim_early_for_slack(v2),
+            v2 - Duration::from_nanos(3_609_375)
+        );
+        assert_eq!(
+            aim_early_for_slack(ms(100)),
+            ms(100) - Duration::from_micros(100)
+        );
+        // Short waits get the 50 µs minimum slack anyway.
+        assert_eq!(aim_early_for_slack(ms(50)), ms(50));
+        assert_eq!(aim_early_for_slack(ms(10)), ms(10));
+        assert_eq!(aim_early_for_slack(Duration::ZERO), Duration::ZERO);
+    }
 }
